@@ -1,0 +1,17 @@
+"""STUB: `file` exporter — to be implemented."""
+
+from dataclasses import dataclass
+
+from llmtap.component import Factory, Kind, Signal
+
+
+@dataclass
+class Config:
+    pass
+
+
+def _create(*args, **kwargs):
+    raise NotImplementedError("file")
+
+
+factory = Factory(type="file", kind=Kind.EXPORTER, config_class=Config, create=_create, signals=frozenset({Signal.TRACES, Signal.METRICS, Signal.LOGS}))

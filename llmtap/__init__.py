@@ -1,0 +1,2 @@
+"""llmtap: observability sidecar for AI agents."""
+__version__ = "0.1.0"

@@ -1,0 +1,17 @@
+"""STUB: `memory_limiter` processor — to be implemented."""
+
+from dataclasses import dataclass
+
+from llmtap.component import Factory, Kind, Signal
+
+
+@dataclass
+class Config:
+    pass
+
+
+def _create(*args, **kwargs):
+    raise NotImplementedError("memory_limiter")
+
+
+factory = Factory(type="memory_limiter", kind=Kind.PROCESSOR, config_class=Config, create=_create, signals=frozenset({Signal.TRACES, Signal.METRICS, Signal.LOGS}))
