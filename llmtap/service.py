@@ -49,7 +49,13 @@ class FanOut(Consumer):
                                        return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
-            raise next((e for e in errors if isinstance(e, RefusedError)), errors[0])
+            error = next((e for e in errors if isinstance(e, RefusedError)), errors[0])
+            try:
+                raise error
+            finally:
+                # Otherwise error → traceback → this frame → error is a cycle that keeps
+                # every copy of the data alive until the next garbage collection.
+                del error, errors, results
 
 
 def _clone(data: Message) -> Message:

@@ -101,28 +101,38 @@ class GrpcServer:
         response_type = RESPONSE_TYPES[signal]
 
         async def export(body: bytes, context: grpc.aio.ServicerContext) -> Message:
+            # Failures set the status instead of raising it with context.abort: grpc keeps a raised
+            # abort in a reference cycle with this frame, which would hold the request until the
+            # next garbage collection — under a memory_limiter refusal, exactly the wrong time.
             try:
                 request = parse_protobuf(signal, body)
                 await self.intake.deliver(signal, request, "grpc")
             except PermanentError as e:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+                _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(e))
             except RefusedError as e:
-                await self._abort_refused(context, e)
+                _fail_refused(context, e)
             except Exception:
                 self.logger.exception("OTLP/gRPC export failed unexpectedly", extra={"fields": {
                     "signal": str(signal), "peer": context.peer()}})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error while processing the request")
+                _fail(context, grpc.StatusCode.INTERNAL, "internal error while processing the request")
             return response_type()
 
         # No request deserializer: the handler parses, so it can say what was malformed.
         return grpc.unary_unary_rpc_method_handler(export, response_serializer=response_type.SerializeToString)
 
-    @staticmethod
-    async def _abort_refused(context: grpc.aio.ServicerContext, error: RefusedError) -> None:
-        code = grpc.StatusCode.RESOURCE_EXHAUSTED if error.throttle else grpc.StatusCode.UNAVAILABLE
-        details = rpcstatus.status(code.value[0], str(error), error.retry_after)
-        trailers = (
-            (rpcstatus.STATUS_DETAILS_KEY, details.SerializeToString()),
-            (rpcstatus.RETRY_INFO_KEY, rpcstatus.retry_info(error.retry_after).SerializeToString()),
-        )
-        await context.abort(code, str(error), trailing_metadata=trailers)
+
+def _fail(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str,
+          trailers: tuple[tuple[str, bytes], ...] = ()) -> None:
+    context.set_code(code)
+    context.set_details(message)
+    if trailers:
+        context.set_trailing_metadata(trailers)
+
+
+def _fail_refused(context: grpc.aio.ServicerContext, error: RefusedError) -> None:
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED if error.throttle else grpc.StatusCode.UNAVAILABLE
+    details = rpcstatus.status(code.value[0], str(error), error.retry_after)
+    _fail(context, code, str(error), (
+        (rpcstatus.STATUS_DETAILS_KEY, details.SerializeToString()),
+        (rpcstatus.RETRY_INFO_KEY, rpcstatus.retry_info(error.retry_after).SerializeToString()),
+    ))
