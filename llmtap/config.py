@@ -153,6 +153,8 @@ def parse(raw: dict, registry: Registry) -> Config:
                                   f"of one pipeline and as a receiver of another")
                 elif not as_exporter:
                     warnings.append(f"connectors::{cid}: configured but not used in any pipeline")
+                else:
+                    errors.extend(_connector_pairing(cid, factories[(kind, cid)], pipelines))
             elif (kind, cid) not in used:
                 section = next(s for s, k in SECTIONS.items() if k is kind)
                 where = "service::extensions" if kind is Kind.EXTENSION else "any pipeline"
@@ -203,6 +205,22 @@ def _parse_pipelines(raw_pipelines, components, factories, errors) -> dict[Pipel
             errors.append(f"{where}: must have at least one exporter")
         pipelines[pid] = Pipeline(pid, lists["receivers"], lists["processors"], lists["exporters"])
     return pipelines
+
+
+def _connector_pairing(cid: ComponentID, factory: Factory, pipelines: dict) -> list[str]:
+    """Every signal a connector takes in must go out to some pipeline it feeds, and the other way round."""
+    exported = {p.id.signal for p in pipelines.values() if cid in p.exporters}
+    received = {p.id.signal for p in pipelines.values() if cid in p.receivers}
+    errors = []
+    for signal in sorted(exported):
+        if not any(a == signal and b in received for a, b in factory.signals):
+            errors.append(f"connectors::{cid}: used as an exporter of a {signal} pipeline but is not the "
+                          f"receiver of any pipeline it can feed from {signal}")
+    for signal in sorted(received):
+        if not any(b == signal and a in exported for a, b in factory.signals):
+            errors.append(f"connectors::{cid}: used as a receiver of a {signal} pipeline but is not the "
+                          f"exporter of any pipeline it can feed {signal} from")
+    return errors
 
 
 def _check_reference(pid, role, kind, cid, components, factories, where, errors) -> None:

@@ -216,6 +216,18 @@ connectors: {forward: }
 service: {pipelines: {traces: {receivers: [otlp], exporters: [otlp, forward]}}}
 """) == ["connectors::forward: a connector must be used both as an exporter of one pipeline and as a "
          "receiver of another"]
+    assert errors_of("""
+receivers: {otlp: }
+exporters: {otlp: {endpoint: x}}
+connectors: {forward: }
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [forward]}
+    logs: {receivers: [forward], exporters: [otlp]}
+""") == ["connectors::forward: used as an exporter of a traces pipeline but is not the receiver of any "
+         "pipeline it can feed from traces",
+         "connectors::forward: used as a receiver of a logs pipeline but is not the exporter of any "
+         "pipeline it can feed logs from"]
 
 
 def test_durations_and_sizes():

@@ -245,33 +245,25 @@ async def test_a_backed_up_exporter_makes_clients_retry_while_rss_stays_bounded(
     llmtap.kill()
 
 
-async def test_the_built_in_default_config_starts_and_delivers(start_llmtap, tmp_path):
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-    http_port, health_port = free_port(), free_port()
+async def test_the_readme_quickstart_against_the_built_in_default_config(start_llmtap, tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    quickstart = readme.split(".venv/bin/python - <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    grpc_port, health_port = free_port(), free_port()
     llmtap = await start_llmtap(None, env={
-        "LLMTAP_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "LLMTAP_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
+        "LLMTAP_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
+        "LLMTAP_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
         "LLMTAP_HEALTH_ENDPOINT": f"127.0.0.1:{health_port}",
     })
     health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{health_port}/", timeout=5).read())
     assert health["status"] == "Server available"
 
-    provider = TracerProvider(resource=Resource.create({"service.name": "quickstart"}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(f"http://127.0.0.1:{http_port}/v1/traces")))
-    tracer = provider.get_tracer("quickstart")
-    for n in range(3):
-        with tracer.start_as_current_span("chat gpt-4o") as span:
-            span.set_attribute("gen_ai.request.model", "gpt-4o")
-            span.set_attribute("n", n)
-    provider.shutdown()
+    subprocess.run([sys.executable, "-c", quickstart], check=True, timeout=60,
+                   env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{grpc_port}"})
 
     assert await llmtap.terminate() == 0
     lines = (tmp_path / "llmtap-output.jsonl").read_text().splitlines()
     spans = [span for line in lines for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"]
              for span in ss["spans"]]
-    assert [span["name"] for span in spans] == ["chat gpt-4o"] * 3
-    assert llmtap.stdout.count("chat gpt-4o") == 3  # the debug exporter's one line per span
+    assert sorted(span["name"] for span in spans) == ["chat gpt-4o", "execute_tool ls"]
+    assert llmtap.stdout.count('span "chat gpt-4o"') == 1  # the debug exporter's one line per span
+    assert llmtap.stdout.count('span "execute_tool ls"') == 1
