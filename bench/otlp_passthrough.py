@@ -6,8 +6,10 @@ Measures, in one run so that the machine's noise hits both sides alike:
   throughput  spans exported per CPU-second of the llmtap process under saturating load
               (spans/s per core), reported as a ratio to the limit;
   latency     p50/p99 of receive → export for small probe requests sent under load
-              (dominated by the batch processor's timeout, reported alongside);
-  memory      peak RSS of llmtap while 20k spans/s are offered.
+              (dominated by the batch processor's timeout), next to the same probes
+              sent straight to the sink (the baseline: network and sink alone);
+  memory      peak RSS of llmtap while 20k spans/s are offered, next to its RSS at
+              rest just before (the baseline).
 
 The load generator and the sink run in their own processes and send pre-serialized
 bytes, so llmtap's CPU time is its own. Usage:
@@ -120,7 +122,8 @@ def run_sink(port: int, counts, latency_queue, stop) -> None:
 
 def run_load(port: int, payloads: list[bytes], rate: float, seconds: float, sent, concurrency: int = 8) -> None:
     """Send pre-serialized requests; rate 0 = as fast as llmtap accepts them.
-    Every 50 ms a one-span probe request stamped with its send time goes too."""
+    Every 50 ms a one-span probe request stamped with its send time goes too
+    (concurrency 0: only the probes)."""
 
     async def main():
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -188,6 +191,38 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def direct_latency(payloads, seconds: float) -> dict:
+    """Probe latency straight to the sink, no llmtap in between: the latency baseline."""
+    ctx = mp.get_context("spawn")
+    sink_port = free_port()
+    counts, sent = ctx.Value("q", 0), ctx.Value("q", 0)
+    stop, latency_queue = ctx.Event(), ctx.Queue()
+    sink = ctx.Process(target=run_sink, args=(sink_port, counts, latency_queue, stop))
+    sink.start()
+    try:
+        wait_for_port(sink_port)
+        load = ctx.Process(target=run_load, args=(sink_port, payloads, 0, seconds, sent, 0))
+        load.start()
+        load.join()
+        stop.set()
+        latencies = latency_queue.get(timeout=30)
+    finally:
+        stop.set()
+        sink.join(timeout=30)
+    return percentiles(latencies)
+
+
+def percentiles(latencies: list[float]) -> dict:
+    latencies = sorted(latencies)
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")  # noqa: E731
+    return {
+        "latency_p50_ms": pick(0.50),
+        "latency_p99_ms": pick(0.99),
+        "latency_probes": len(latencies),
+        "latency_mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
+    }
+
+
 def phase(payloads, rate: float, seconds: float) -> dict:
     ctx = mp.get_context("spawn")
     receiver_port, sink_port = free_port(), free_port()
@@ -202,6 +237,7 @@ def phase(payloads, rate: float, seconds: float) -> dict:
         wait_for_port(receiver_port)
         wait_for_port(sink_port)
         proc = psutil.Process(llmtap.pid)
+        idle_rss = proc.memory_info().rss
         load = ctx.Process(target=run_load, args=(receiver_port, payloads, rate, seconds, sent))
         cpu0, exported0, t0 = sum(proc.cpu_times()[:2]), counts.value, time.monotonic()
         load.start()
@@ -220,18 +256,15 @@ def phase(payloads, rate: float, seconds: float) -> dict:
         sink.join(timeout=30)
         os.unlink(f.name)
     exported = exported1 - exported0
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")  # noqa: E731
     return {
         "offered_spans_per_s": sent.value / (t1 - t0),
         "exported_spans_per_s": exported / (t1 - t0),
         "spans_per_cpu_second": exported / max(cpu1 - cpu0, 1e-9),
         "llmtap_cpu_utilisation": (cpu1 - cpu0) / (t1 - t0),
+        "idle_rss_mib": idle_rss / 2**20,
         "peak_rss_mib": peak_rss / 2**20,
-        "latency_p50_ms": pick(0.50),
-        "latency_p99_ms": pick(0.99),
-        "latency_probes": len(latencies),
-        "latency_mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
+        "peak_rss_to_idle": peak_rss / idle_rss,
+        **percentiles(latencies),
     }
 
 
@@ -245,11 +278,15 @@ def main() -> None:
     limit = measure_limit(payloads, min(args.seconds, 5.0))
     saturated = phase(payloads, rate=0, seconds=args.seconds)
     paced = phase(payloads, rate=args.rate, seconds=args.seconds)
+    direct = direct_latency(payloads, min(args.seconds, 5.0))
     result = {
         "limit_spans_per_cpu_second": limit,
         "saturated": saturated,
         "paced": paced,
+        "direct_to_sink": direct,
         "throughput_ratio_to_limit": saturated["spans_per_cpu_second"] / limit,
+        "paced_added_latency_p50_ms": paced["latency_p50_ms"] - direct["latency_p50_ms"],
+        "paced_added_latency_p99_ms": paced["latency_p99_ms"] - direct["latency_p99_ms"],
     }
     print(json.dumps(result, indent=2))
 

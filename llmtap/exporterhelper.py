@@ -19,7 +19,8 @@ Guarantees:
   reason shutdown.
 
 Memory bound: at most `queue_size` queued requests plus `num_consumers` in
-flight, each held by reference (no copies).
+flight, each held by reference (no copies); a worker lets go of its request
+as soon as it is sent.
 """
 
 from __future__ import annotations
@@ -162,6 +163,9 @@ class QueuedRetryExporter(Exporter):
             try:
                 await self._deliver(signal, data)
             finally:
+                # An idle worker must not keep its last request alive: with
+                # num_consumers workers that is as many whole batches in memory.
+                del data
                 self._queue.task_done()
 
     def _drop(self, signal: Signal, n: int, reason: str) -> None:

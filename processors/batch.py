@@ -60,7 +60,8 @@ class BatchProcessor(Processor):
         super().__init__(settings, config, signal, next)
         self._label = str(self.id)
         self._telemetry = settings.telemetry
-        self._pending: list[Message] = []
+        # The batch being collected: its first request, with every later one merged into it.
+        self._pending: Message | None = None
         self._pending_items = 0
         self._deadline = 0.0  # loop time by which the pending batch goes out
         self._wakeup = asyncio.Event()  # for the sender: data arrived or shutdown began
@@ -73,7 +74,7 @@ class BatchProcessor(Processor):
         self._sender = asyncio.create_task(self._send_loop(), name=f"{self.id} sender")
 
     def _full(self) -> bool:
-        return bool(self._pending) and self._pending_items >= self.config.send_batch_size
+        return self._pending is not None and self._pending_items >= self.config.send_batch_size
 
     async def consume(self, signal: Signal, data: Message) -> None:
         n = count_items(signal, data)
@@ -87,16 +88,24 @@ class BatchProcessor(Processor):
             self._telemetry.count("processor", "outgoing", signal, n, processor=self._label)
             await self.next.consume(signal, data)
             return
-        if not self._pending:
+        first = self._pending is None
+        if first:
             self._deadline = asyncio.get_running_loop().time() + self.config.timeout
-        self._pending.append(data)
+            self._pending = data  # we own the data: later requests are merged into it
+        else:
+            # Merged on arrival rather than when the batch leaves, so that each request's
+            # own copy is freed now: the batch is held in memory once, not twice.
+            merge_into(signal, self._pending, data)
         self._pending_items += n
-        self._wakeup.set()
+        if first or self._full():
+            # The sender only needs to hear of a new deadline or of a full batch:
+            # waking it on every request would cost a timer and a task each time.
+            self._wakeup.set()
 
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while self._running:
-            if not self._pending:
+            if self._pending is None:
                 await self._wait(None)
             elif self._full() or self.config.timeout == 0:
                 await self._send_pending(SIZE)
@@ -114,11 +123,8 @@ class BatchProcessor(Processor):
             pass
 
     async def _send_pending(self, trigger: str) -> None:
-        batch, items = self._pending, self._pending_items
-        self._pending, self._pending_items = [], 0
-        merged = batch[0]
-        for data in batch[1:]:
-            merge_into(self.signal, merged, data)  # we own the data: merge into the first request
+        merged, items = self._pending, self._pending_items
+        self._pending, self._pending_items = None, 0
         max_size = self.config.send_batch_max_size
         chunks = list(split(self.signal, merged, max_size)) if max_size and items > max_size else [merged]
         if trigger == SIZE and len(chunks) > 1:
@@ -126,7 +132,7 @@ class BatchProcessor(Processor):
             # the remainder starts the next batch (with a fresh timeout).
             tail_items = count_items(self.signal, chunks[-1])
             if tail_items < self.config.send_batch_size:
-                self._pending, self._pending_items = [chunks.pop()], tail_items
+                self._pending, self._pending_items = chunks.pop(), tail_items
                 self._deadline = asyncio.get_running_loop().time() + self.config.timeout
         self._room.set()
         for chunk in chunks:
@@ -154,7 +160,7 @@ class BatchProcessor(Processor):
         self._room.set()
         if self._sender is not None:
             await self._sender  # finishes the send in progress, if any
-        while self._pending:
+        while self._pending is not None:
             await self._send_pending(SHUTDOWN)
 
 

@@ -3,6 +3,7 @@ with back-pressure, logs downstream failures, and loses nothing on shutdown."""
 
 import asyncio
 import logging
+import sys
 
 import pytest
 
@@ -184,3 +185,16 @@ async def test_a_slow_consumer_pushes_back_instead_of_growing_the_buffer(make_ba
     await asyncio.wait_for(third, 5)
     await slow.wait_for_items(30)
     assert span_ids(slow.requests()) == span_ids([spans_request(10, seed=s) for s in (1, 2, 3)])
+
+
+async def test_a_request_merged_into_the_pending_batch_is_not_kept_alive(make_batch, capture):
+    # Merged on arrival: the batch holds its data once, not once merged plus every request.
+    batch = await make_batch(capture, send_batch_size=1000, timeout=3600)
+    await batch.consume(TRACES, spans_request(5, seed=1))
+    second = spans_request(5, seed=2)
+    references_of_its_own = sys.getrefcount(second)
+    await batch.consume(TRACES, second)
+    assert sys.getrefcount(second) == references_of_its_own
+
+    await batch.shutdown()
+    assert span_ids(capture.requests()) == span_ids([spans_request(5, seed=1), second])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -200,6 +201,18 @@ async def test_a_full_queue_refuses_new_data_at_once_and_counts_it():
     assert exporter.count("enqueue_failed") == SPANS
     assert exporter.count("dropped", reason="queue_full") == SPANS
     await shut_down(exporter, within=0.1)
+
+
+async def test_a_worker_lets_go_of_a_request_once_it_is_sent():
+    # Otherwise each idle worker keeps its last batch: num_consumers batches held for nothing.
+    exporter = await started(ScriptedConfig())
+    data = spans_request(SPANS)
+    references_of_its_own = sys.getrefcount(data)
+    await exporter.consume(Signal.TRACES, data)
+    await wait_for_counts(exporter, "sent", SPANS)
+    exporter.delivered.clear()
+    assert sys.getrefcount(data) == references_of_its_own
+    await shut_down(exporter)
 
 
 async def test_shutdown_drains_the_queue_before_closing():

@@ -1,0 +1,1 @@
+"""The `ebpf` receiver: LLM traffic captured in plaintext at the TLS library, and process events."""
