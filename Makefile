@@ -1,23 +1,36 @@
 # The two commands of the README:
 #   make run    install everything and start llmtap with its built-in default config
 #   make test   install everything and run the whole test suite (what .ci/run calls)
+# Both also prepare this machine for eBPF capture when run as root (`llmtap doctor --fix`:
+# bcc and kernel headers from apt, tracefs/debugfs mounted, headers linked for the running kernel).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The suite fails, rather than skips, when eBPF capture cannot run. `make test LLMTAP_REQUIRE_EBPF=0`
+# runs everything else on a machine without it.
+LLMTAP_REQUIRE_EBPF ?= 1
+export LLMTAP_REQUIRE_EBPF
 
-.PHONY: install run test bench
+.PHONY: install host run test bench
 
-$(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml
+$(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' ./tests/plugins/llmtap-example-plugin
+	cd tests/llm_clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed
 
+host: install
+	@if [ "$$(id -u)" = 0 ]; then $(VENV)/bin/llmtap doctor --fix || [ "$(LLMTAP_REQUIRE_EBPF)" = 0 ]; \
+	else echo "not root: eBPF capture needs root (sudo make host); llmtap doctor says what is missing"; \
+	     [ "$(LLMTAP_REQUIRE_EBPF)" = 0 ]; fi
+
 run: install
+	-@$(MAKE) --no-print-directory host LLMTAP_REQUIRE_EBPF=0
 	$(VENV)/bin/llmtap run
 
-test: install
+test: host
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install

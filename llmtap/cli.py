@@ -1,4 +1,4 @@
-"""`llmtap run | validate | components`."""
+"""`llmtap run | validate | components | doctor`."""
 
 from __future__ import annotations
 
@@ -96,6 +96,11 @@ def cmd_components(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from llmtap import doctor
+    return doctor.main(fix=args.fix)
+
+
 def _signals_text(factory) -> str:
     parts = sorted(f"{s[0]}->{s[1]}" if isinstance(s, tuple) else str(s) for s in factory.signals)
     return ",".join(parts) or "-"
@@ -114,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     val_p.set_defaults(func=cmd_validate)
     comp_p = sub.add_parser("components", help="list every registered component type")
     comp_p.set_defaults(func=cmd_components)
+    doc_p = sub.add_parser("doctor", help="check what eBPF capture needs on this machine and say how to fix it")
+    doc_p.add_argument("--fix", action="store_true",
+                       help="apply the fixes (mount tracefs/debugfs, install bcc and kernel headers); needs root")
+    doc_p.set_defaults(func=cmd_doctor)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "llmtap.components"
 
 _BUILTIN_MODULES = [
     "llmtap.receiver.otlp",
+    "llmtap.receiver.ebpf",
     "llmtap.processors.batch",
     "llmtap.processors.memory_limiter",
     "llmtap.exporters.otlp",

@@ -71,6 +71,27 @@ class SelfTelemetry:
                                        "Requests refused because memory use was above the soft limit",
                                        ("processor",), registry=self.registry)
 
+        # The ebpf receiver: what the capture lost, what it chose not to export, what it is attached to.
+        self.ebpf_lost_bytes = Counter(
+            "llmtap_receiver_ebpf_lost_bytes", "Captured TLS bytes lost before parsing, by reason "
+            "(ring_full, read_failed, too_long)", ("receiver", "reason"), registry=self.registry)
+        self.ebpf_lost_events = Counter(
+            "llmtap_receiver_ebpf_lost_events", "Kernel events lost, by reason", ("receiver", "reason"),
+            registry=self.registry)
+        self.ebpf_dropped_exchanges = Counter(
+            "llmtap_receiver_ebpf_dropped_exchanges", "HTTP exchanges seen but not exported, by reason "
+            "(not_llm)", ("receiver", "reason"), registry=self.registry)
+        self.ebpf_ignored_bytes = Counter(
+            "llmtap_receiver_ebpf_ignored_bytes", "TLS bytes of connections ruled out, by reason "
+            "(not_llm, server, not_http, process_filtered, kernel)", ("receiver", "reason"),
+            registry=self.registry)
+        self.ebpf_attached_files = Gauge(
+            "llmtap_receiver_ebpf_attached_files", "Files (libssl, binaries) the TLS probes are attached to",
+            ("receiver",), registry=self.registry)
+        self.ebpf_open_connections = Gauge(
+            "llmtap_receiver_ebpf_open_connections", "TLS connections being reassembled", ("receiver",),
+            registry=self.registry)
+
     def count(self, role: str, what: str, signal: Signal, n: int, **labels: str) -> None:
         if n:
             self._counters[f"llmtap_{role}_{what}_{ITEM_NAMES[signal]}"].labels(**labels).inc(n)

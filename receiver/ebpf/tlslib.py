@@ -1,0 +1,143 @@
+"""Finding the OpenSSL code inside processes, so the probes can be attached to it.
+
+Three shapes are found the same way, by the ELF dynamic symbols a file exports:
+- the system's shared `libssl.so.*` (Python's ssl, curl, most clients);
+- a binary that links OpenSSL statically but exports its `SSL_*` symbols
+  (Debian's `node`);
+- either of those inside a container: paths from /proc/<pid>/maps are resolved
+  through /proc/<pid>/root, which reaches the container's filesystem.
+
+A uprobe attaches to a file (an inode), not to a process: every process that
+maps the file, now or later, is traced. So each file is examined and attached
+once, keyed by (device, inode), however many processes use it.
+
+Cost: reading /proc/<pid>/maps per process scanned; an ELF symbol-table read
+once per distinct candidate file (the executable and mapped files whose name
+says ssl), cached by inode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+log = logging.getLogger("llmtap.receiver.ebpf")
+
+# Hooked functions. SSL_write/SSL_read are required; the _ex variants (OpenSSL
+# 1.1.1+, what Python's ssl calls) and SSL_free are used where exported.
+REQUIRED_SYMBOLS = frozenset({"SSL_write", "SSL_read"})
+SSL_SYMBOLS = REQUIRED_SYMBOLS | {"SSL_write_ex", "SSL_read_ex", "SSL_free"}
+
+# A mapped file is examined when its name says it may carry OpenSSL.
+_CANDIDATE_NAME = re.compile(r"ssl", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TlsLibrary:
+    path: str              # a path the kernel and bcc can open now (maybe via /proc/<pid>/root)
+    display_path: str      # the path as the process sees it
+    inode: tuple[int, int]
+    symbols: frozenset[str]
+
+
+def exported_ssl_symbols(path: str) -> frozenset[str]:
+    """The hooked functions this ELF file defines and exports (empty for non-ELF files).
+
+    Looked up by name in the dynamic symbol hash table (.gnu.hash or .hash), so a
+    large binary such as node costs milliseconds, not a walk of 100k symbols.
+    """
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            table = _hash_table(elf) or elf.get_section_by_name(".dynsym")
+            if table is None:
+                return frozenset()
+            return frozenset(name for name in SSL_SYMBOLS if _defines_function(table, name))
+    except (OSError, ELFError, ValueError) as e:
+        log.debug("cannot read ELF symbols of %s: %s", path, e)
+        return frozenset()
+
+
+def _defines_function(table, name: str) -> bool:
+    if isinstance(table, SymbolTableSection):
+        symbols = table.get_symbol_by_name(name) or []
+    else:
+        symbols = [table.get_symbol(name)]
+    return any(s is not None and s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["type"] == "STT_FUNC"
+               for s in symbols)
+
+
+def _hash_table(elf: ELFFile):
+    for name in (".gnu.hash", ".hash"):
+        section = elf.get_section_by_name(name)
+        if section is not None and hasattr(section, "get_symbol"):
+            return section
+    return None
+
+
+def _mapped_files(pid: int) -> set[str]:
+    files = set()
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split(maxsplit=5)
+                if len(parts) == 6 and parts[5].startswith("/") and not parts[5].endswith("(deleted)\n"):
+                    files.add(parts[5].rstrip("\n"))
+    except OSError:
+        pass
+    return files
+
+
+class TlsLibraryFinder:
+    """Remembers every file it has examined; `new_libraries(pid)` returns the
+    TLS libraries of a process that were not found before."""
+
+    def __init__(self) -> None:
+        self.examined: set[tuple[int, int]] = set()
+        self._own_root = _root_id(os.getpid())
+
+    def new_libraries(self, pid: int) -> list[TlsLibrary]:
+        root = f"/proc/{pid}/root"
+        same_root = _root_id(pid) == self._own_root
+        candidates: list[tuple[str, str]] = []
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            # /proc/<pid>/exe opens the executable even inside another mount namespace.
+            candidates.append((exe if same_root else f"/proc/{pid}/exe", exe))
+        except OSError:
+            return []  # gone, or a kernel thread
+        for path in _mapped_files(pid):
+            if _CANDIDATE_NAME.search(os.path.basename(path)):
+                candidates.append((path if same_root else root + path, path))
+        found = []
+        for path, display in candidates:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            inode = (st.st_dev, st.st_ino)
+            if inode in self.examined:
+                continue
+            self.examined.add(inode)
+            symbols = exported_ssl_symbols(path)
+            if REQUIRED_SYMBOLS <= symbols:
+                found.append(TlsLibrary(path, display, inode, symbols))
+        return found
+
+
+def _root_id(pid: int) -> tuple[int, int] | None:
+    try:
+        st = os.stat(f"/proc/{pid}/root")
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return None
+
+
+def running_pids() -> list[int]:
+    return sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
