@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import glob
 import os
 import shutil
-import subprocess
 import threading
 import time
 from typing import Mapping
@@ -43,7 +41,7 @@ from llmtap.receiver.ebpf.events import Drop, Event, Kind as EventKind
 from llmtap.receiver.ebpf.http import HttpConnectionParser
 from llmtap.receiver.ebpf.probes import EbpfUnavailable, TlsProbes
 from llmtap.receiver.ebpf.span import traces_request
-from llmtap.receiver.ebpf.tlslib import TlsLibrary, TlsLibraryFinder, exported_ssl_symbols, running_pids
+from llmtap.receiver.ebpf.tlslib import TlsLibrary, TlsLibraryFinder, examine, running_pids, system_libraries
 from llmtap.receiver.ebpf.tracker import ConnectionTracker, Observed, ProcessInfo
 
 REQUIRE_ENV = "LLMTAP_REQUIRE_EBPF"
@@ -55,20 +53,6 @@ _DROP_CHECK_S = 1.0
 _LOST_REASONS = {Drop.RING_FULL_BYTES: "ring_full", Drop.READ_FAILED_BYTES: "read_failed",
                  Drop.TOO_LONG_BYTES: "too_long"}
 _LOST_EVENT_REASONS = {Drop.RING_FULL_EVENTS: "ring_full", Drop.READ_FAILED_EVENTS: "read_failed"}
-
-
-def system_tls_libraries() -> list[str]:
-    """The machine's shared libssl files (ldconfig's cache, then the usual directories)."""
-    paths: list[str] = []
-    try:
-        out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=5).stdout
-        paths += [line.rsplit("=>", 1)[1].strip() for line in out.splitlines()
-                  if "libssl.so" in line and "=>" in line]
-    except (OSError, subprocess.SubprocessError):
-        pass
-    for pattern in ("/usr/lib/*/libssl.so*", "/lib/*/libssl.so*", "/usr/lib64/libssl.so*", "/usr/lib/libssl.so*"):
-        paths += glob.glob(pattern)
-    return paths
 
 
 def _matches(f: ProcessFilter, info: ProcessInfo) -> bool:
@@ -148,7 +132,7 @@ class EbpfReceiver(Receiver):
             raise EbpfUnavailable("not running as root (uprobes need CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)")
         probes = TlsProbes(int(self.config.ring_buffer_size), self._on_event, self._on_bad_record)
         self.probes = probes
-        paths = system_tls_libraries() + list(self.config.attach)
+        paths = system_libraries() + list(self.config.attach)
         paths += [p for p in (shutil.which("node"), shutil.which("nodejs")) if p]
         for path in paths:
             self._attach_file(path)
@@ -158,19 +142,12 @@ class EbpfReceiver(Receiver):
         return probes
 
     def _attach_file(self, path: str) -> None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return
-        inode = (st.st_dev, st.st_ino)
-        if inode in self.finder.examined:
-            return
-        self.finder.examined.add(inode)
-        symbols = exported_ssl_symbols(path)
-        if {"SSL_write", "SSL_read"} <= symbols:
-            self._attach(TlsLibrary(os.path.realpath(path), path, inode, symbols))
-        elif path in self.config.attach:
-            self.logger.warning("attach: %s does not export OpenSSL's SSL_write/SSL_read; not attached", path)
+        library = examine(path, path, self.finder.examined)
+        if library is not None:
+            self._attach(library)
+        elif path in self.config.attach and os.path.exists(path):
+            self.logger.warning("attach: %s does not export OpenSSL's SSL_write/SSL_read, or was given twice; "
+                                "not attached", path)
 
     def _attach_new_libraries(self, pid: int) -> None:
         for library in self.finder.new_libraries(pid):

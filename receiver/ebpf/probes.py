@@ -99,9 +99,9 @@ class TlsProbes:
         for symbol, entry, ret in _HOOKS:
             if symbol not in library.symbols:
                 continue
-            self._bpf.attach_uprobe(name=library.path, sym=symbol, fn_name=entry)
+            self._bpf.attach_uprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=entry.encode())
             if ret:
-                self._bpf.attach_uretprobe(name=library.path, sym=symbol, fn_name=ret)
+                self._bpf.attach_uretprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=ret.encode())
         self.attached.append(library)
 
     def poll(self, timeout_ms: int) -> None:

@@ -17,6 +17,12 @@ for the GenAI processors, which drop it before export unless told to keep it.
     llmtap.http.response.content_encoding_error  string, when the body could not be decoded (kept raw)
     llmtap.http.stream_id               int: the HTTP/2 stream
     llmtap.capture.lost_bytes           int, only when > 0: bytes the capture lost inside this exchange
+    llmtap.http.response.complete       false, only when the response's end was not seen
+
+Status: ERROR with `error.type` = the status code for 4xx/5xx, `incomplete` for an exchange cut
+short (connection closed or process exited mid-response, bytes lost), `capture` for a complete
+exchange the capture had trouble with. An SSE stream whose client hung up right after the
+stream's final event (openai and anthropic SDKs do) is incomplete but not an error.
 """
 
 from __future__ import annotations
@@ -103,10 +109,12 @@ def exchange_span(observed: Observed, clock_offset_ns: int) -> Span:
     if x.lost_bytes:
         attrs["llmtap.capture.lost_bytes"] = x.lost_bytes
 
+    if not x.complete:
+        attrs["llmtap.http.response.complete"] = False
     status = Status()
-    if x.error or not x.complete:
+    if x.error:
         status.code = Status.STATUS_CODE_ERROR
-        status.message = x.error or "exchange incomplete"
+        status.message = x.error
         attrs["error.type"] = "incomplete" if not x.complete else "capture"
     elif x.status is not None and x.status >= 400:
         status.code = Status.STATUS_CODE_ERROR

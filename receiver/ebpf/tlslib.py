@@ -18,9 +18,11 @@ says ssl), cached by inode.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
@@ -36,6 +38,11 @@ SSL_SYMBOLS = REQUIRED_SYMBOLS | {"SSL_write_ex", "SSL_read_ex", "SSL_free"}
 
 # A mapped file is examined when its name says it may carry OpenSSL.
 _CANDIDATE_NAME = re.compile(r"ssl", re.IGNORECASE)
+# Where distributions keep the shared libssl: looked at on the host at start, and inside
+# a container (another mount namespace) whenever one of its processes execs, so that
+# even the container's first TLS call is seen.
+SYSTEM_LIBSSL_GLOBS = ("/usr/lib/*/libssl.so*", "/lib/*/libssl.so*", "/usr/lib64/libssl.so*",
+                       "/lib64/libssl.so*", "/usr/lib/libssl.so*", "/lib/libssl.so*", "/usr/local/lib/libssl.so*")
 
 
 @dataclass(frozen=True)
@@ -100,12 +107,18 @@ class TlsLibraryFinder:
 
     def __init__(self) -> None:
         self.examined: set[tuple[int, int]] = set()
-        self._own_root = _root_id(os.getpid())
+        self._own_mounts = _mount_namespace(os.getpid())
 
     def new_libraries(self, pid: int) -> list[TlsLibrary]:
         root = f"/proc/{pid}/root"
-        same_root = _root_id(pid) == self._own_root
+        # In another mount namespace (a container) the same path may name another file: go through its root.
+        mounts = _mount_namespace(pid)
+        same_root = mounts == self._own_mounts
         candidates: list[tuple[str, str]] = []
+        if not same_root:
+            # Every time, not once per namespace: a container may mount its libraries after its first exec.
+            candidates += [(root + path, path) for pattern in SYSTEM_LIBSSL_GLOBS
+                           for path in _glob_in(root, pattern)]
         try:
             exe = os.readlink(f"/proc/{pid}/exe")
             # /proc/<pid>/exe opens the executable even inside another mount namespace.
@@ -115,26 +128,44 @@ class TlsLibraryFinder:
         for path in _mapped_files(pid):
             if _CANDIDATE_NAME.search(os.path.basename(path)):
                 candidates.append((path if same_root else root + path, path))
-        found = []
-        for path, display in candidates:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            inode = (st.st_dev, st.st_ino)
-            if inode in self.examined:
-                continue
-            self.examined.add(inode)
-            symbols = exported_ssl_symbols(path)
-            if REQUIRED_SYMBOLS <= symbols:
-                found.append(TlsLibrary(path, display, inode, symbols))
-        return found
+        found = (examine(path, display, self.examined) for path, display in candidates)
+        return [library for library in found if library is not None]
 
 
-def _root_id(pid: int) -> tuple[int, int] | None:
+def _glob_in(root: str, pattern: str) -> list[str]:
+    """Paths matching `pattern` inside `root`, as seen from inside."""
+    return [path[len(root):] for path in glob.glob(root + pattern)]
+
+
+def examine(path: str, display_path: str, examined: set[tuple[int, int]]) -> TlsLibrary | None:
+    """The TlsLibrary at `path` if it exports the hooks and was not examined before."""
     try:
-        st = os.stat(f"/proc/{pid}/root")
-        return (st.st_dev, st.st_ino)
+        st = os.stat(path)
+    except OSError:
+        return None
+    inode = (st.st_dev, st.st_ino)
+    if inode in examined:
+        return None
+    examined.add(inode)
+    symbols = exported_ssl_symbols(path)
+    return TlsLibrary(path, display_path, inode, symbols) if REQUIRED_SYMBOLS <= symbols else None
+
+
+def system_libraries() -> list[str]:
+    """The host's shared libssl files: ldconfig's cache, then the usual directories."""
+    paths: list[str] = []
+    try:
+        out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=5).stdout
+        paths += [line.rsplit("=>", 1)[1].strip() for line in out.splitlines()
+                  if "libssl.so" in line and "=>" in line]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return paths + [path for pattern in SYSTEM_LIBSSL_GLOBS for path in glob.glob(pattern)]
+
+
+def _mount_namespace(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino
     except OSError:
         return None
 

@@ -187,23 +187,29 @@ class ConnectionTracker:
                     gap = end - c.offsets[direction]
                     self.lost_bytes += gap
                     out += c.parser.lost(direction, gap, event.ts_ns)
-        out += c.parser.close(event.ts_ns)
+        for x in c.parser.close(event.ts_ns):
+            if not x.complete and not x.lost_bytes and sse_stream_finished(x):
+                # The client read the stream's last event and hung up without reading the
+                # chunked terminator, as the openai and anthropic SDKs do: not an error.
+                x.error = None
+            out.append(x)
         return self._observed(c, out)
 
     def _exit(self, event: Event) -> list[Observed]:
         out: list[Observed] = []
         for key in [k for k in self._connections if k[0] == event.pid]:
-            out += self._finish(self._connections.pop(key), event.ts_ns, None)
+            out += self._finish(self._connections.pop(key), event.ts_ns,
+                                "the process exited before the exchange was complete")
         self._ignored = {k for k in self._ignored if k[0] != event.pid}
         self._processes.pop(event.pid, None)
         return out
 
-    def _finish(self, c: _Connection, ts_ns: int, reason: str | None) -> list[Observed]:
+    def _finish(self, c: _Connection, ts_ns: int, reason: str) -> list[Observed]:
+        """The connection ends without an SSL_free: what is still in flight was cut short by `reason`."""
         exchanges = c.parser.close(ts_ns)
-        if reason:
-            for x in exchanges:
-                if not x.complete and not x.error:
-                    x.error = reason
+        for x in exchanges:
+            if not x.complete:
+                x.error = reason
         return self._observed(c, exchanges)
 
     def _observed(self, c: _Connection, exchanges: list[Exchange]) -> list[Observed]:
@@ -214,6 +220,20 @@ class ConnectionTracker:
                 continue
             out.append(Observed(x, self.process(c.pid), c.tid))
         return out
+
+
+# The events that end a provider's SSE stream: OpenAI chat completions, OpenAI Responses, Anthropic.
+_SSE_LAST_EVENTS = (b"data: [DONE]", b"event: response.completed", b"event: response.incomplete",
+                    b"event: response.failed", b"event: message_stop", b"event: error")
+
+
+def sse_stream_finished(x: Exchange) -> bool:
+    """The response is an SSE stream whose last complete event is one that ends the stream."""
+    if not any(name == "content-type" and "text/event-stream" in value for name, value in x.response_headers):
+        return False
+    body = x.response_body.rstrip(b"\r\n")
+    last = body.rsplit(b"\n\n", 1)[-1].lstrip(b"\r\n")
+    return x.response_body.endswith((b"\n\n", b"\r\n\r\n")) and last.startswith(_SSE_LAST_EVENTS)
 
 
 def read_process_info(pid: int, comm: str = "", exe: str = "") -> ProcessInfo:
