@@ -199,6 +199,8 @@ def _default_text(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, (list, dict)) and not value:
         return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     return str(value)
 
 

@@ -10,7 +10,7 @@ def test_committed_reference_matches_the_config_classes():
 
 def test_every_builtin_component_is_documented():
     text = reference.render()
-    for heading in ["## receiver `otlp`", "## processor `batch`", "## processor `memory_limiter`",
+    for heading in ["## receiver `otlp`", "## receiver `ebpf`", "## processor `batch`", "## processor `memory_limiter`",
                     "## exporter `otlp`", "## exporter `otlphttp`", "## exporter `file`", "## exporter `debug`",
                     "## connector `forward`", "## extension `health_check`", "## extension `bearertokenauth`",
                     "## `service`"]:

@@ -51,6 +51,9 @@ class EndpointRule:
         "Host glob, optionally with `:port` (e.g. `api.openai.com`, `*.openai.azure.com`, `localhost:11434`)."))
     path: str = field(default="*", metadata=doc("Path glob, without the query (e.g. `/v1/*`)."))
 
+    def __str__(self) -> str:
+        return self.host if self.path == "*" else f"{self.host} {self.path}"
+
     def validate(self) -> list[str]:
         if not self.host:
             return ["host: must not be empty"]
@@ -79,7 +82,8 @@ class EndpointMatcher:
         self._rules = []
         for rule in rules:
             host, port = split_authority(rule.host, default_port=0)
-            self._rules.append((re.compile(fnmatch.translate(host)), port or None,
+            # Only * and ? are wildcards: brackets are IPv6 literals, not character classes.
+            self._rules.append((re.compile(fnmatch.translate(host.replace("[", "[[]"))), port or None,
                                 re.compile(fnmatch.translate(rule.path))))
 
     def _hosts(self, authority: str):
