@@ -83,8 +83,6 @@ class EbpfReceiver(Receiver):
         self._rescans: list[tuple[float, int]] = []
         self._kernel_drops: dict[Drop, int] = {}
         self._reported: dict[str, int] = {}
-        # monotonic (the kernel's bpf_ktime_get_ns) → Unix time
-        self._clock_offset_ns = time.time_ns() - time.monotonic_ns()
         self.started = threading.Event()  # set once probes are attached (tests and the bench wait on it)
 
     @property
@@ -201,7 +199,12 @@ class EbpfReceiver(Receiver):
             now = time.monotonic()
             self._rescans.extend((now + delay, event.pid) for delay in _RESCAN_AFTER_S)
             self._rescans.sort()
-        self._ready += self.tracker.handle(event)
+        try:
+            self._ready += self.tracker.handle(event)
+        except Exception:  # a parser bug must cost one connection, not the receiver
+            self.logger.exception("cannot process a captured event; its connection is dropped", extra={
+                "fields": {"receiver": str(self.id), "pid": event.pid, "conn": hex(event.conn)}})
+            self.tracker.forget(event.pid, event.conn)
 
     def _on_bad_record(self, message: str) -> None:
         self.logger.error("malformed event from the kernel", extra={"fields": {"receiver": str(self.id),
@@ -245,8 +248,9 @@ class EbpfReceiver(Receiver):
         if not self._ready:
             return
         observed, self._ready = self._ready, []
-        request = traces_request(observed, self._clock_offset_ns, self.config.service_name)
-        if threading.current_thread() is threading.main_thread() or self._thread is None:
+        # The kernel stamps CLOCK_MONOTONIC (bpf_ktime_get_ns); spans want Unix time.
+        request = traces_request(observed, time.time_ns() - time.monotonic_ns(), self.config.service_name)
+        if self._thread is None:  # shutdown, on the loop thread, after the poll thread ended
             self._deliveries.add(asyncio.ensure_future(self._deliver(request)))
             return
         self._in_flight.acquire()

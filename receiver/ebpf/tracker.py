@@ -107,6 +107,10 @@ class ConnectionTracker:
             return self._exit(event)
         return []
 
+    def forget(self, pid: int, conn: int) -> None:
+        """Drop a connection's state without reporting it (after an internal error)."""
+        self._connections.pop((pid, conn), None)
+
     def close_all(self, ts_ns: int) -> list[Observed]:
         """Shutdown: every connection still open ends now."""
         out: list[Observed] = []
