@@ -205,7 +205,11 @@ class QueuedRetryExporter(Exporter):
                 try:
                     result = await self._attempt(signal, data)
                 except SendError as e:
-                    error = e
+                    # Kept bare: its traceback holds this frame, and this frame holds `error`
+                    # — a reference cycle that would keep `data` (via this frame and, through
+                    # __context__, the frames of send()) alive until the next full collection.
+                    error = e.with_traceback(None)
+                    error.__context__ = error.__cause__ = None
                 except Exception as e:  # a bug in send(): lose this request, not the worker
                     self.logger.exception("exporter failed unexpectedly", extra={"fields": fields})
                     self._fail(signal, n, "exporter_error")

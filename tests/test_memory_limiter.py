@@ -178,3 +178,35 @@ async def test_a_backed_up_pipeline_is_refused_before_memory_passes_the_hard_lim
     await asyncio.wait_for(asyncio.gather(*accepted), 30)
     await batch.shutdown()
     assert stuck.items() == 200 * len(accepted)
+
+
+async def test_back_to_back_forced_collections_are_spaced_by_their_own_cost(make_limiter, capture):
+    """Above the hard limit with min_gc_interval_when_hard_limited 0, a collection on
+    every check would hold the GIL most of the time — starving the threads whose work
+    frees memory — while reference counting has already freed all but cycles."""
+    live = [{"n": i} for i in range(300_000)]  # what a full collection must walk: tens of ms
+    limiter = await make_limiter(capture, limit_mib=1, check_interval=0.01)  # always above the hard limit
+    in_gc, started_at, collections = 0.0, 0.0, 0
+
+    def timing(phase, info):
+        nonlocal in_gc, started_at, collections
+        if info["generation"] == 2:
+            if phase == "start":
+                started_at = time.perf_counter()
+            else:
+                in_gc += time.perf_counter() - started_at
+                collections += 1
+
+    gc.callbacks.append(timing)
+    try:
+        began = time.perf_counter()
+        while time.perf_counter() - began < 1.5:
+            with pytest.raises(RefusedError):
+                await limiter.consume(TRACES, spans_request(1))
+            await asyncio.sleep(0.002)
+        elapsed = time.perf_counter() - began
+    finally:
+        gc.callbacks.remove(timing)
+    del live
+    assert collections >= 2  # still forced, only spaced out
+    assert in_gc / elapsed < 0.25, f"{in_gc:.2f}s of {elapsed:.2f}s spent in full collections"
