@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 LLMTAP_REQUIRE_EBPF ?= 1
 export LLMTAP_REQUIRE_EBPF
 
-.PHONY: install host run test bench
+.PHONY: install host run test bench bench-ebpf
 
 $(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json
 	python3 -m venv $(VENV)
@@ -35,3 +35,6 @@ test: host
 
 bench: install
 	$(PY) bench/otlp_passthrough.py
+
+bench-ebpf: host
+	$(PY) bench/ebpf_capture.py

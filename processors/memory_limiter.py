@@ -139,6 +139,7 @@ class MemoryLimiter(Processor):
         self._last_gc = float("-inf")  # when the last forced collection ended
         self._last_gc_duration = 0.0
         self._checker: asyncio.Task | None = None
+        self._clock = time.monotonic  # tests substitute a clock they control
 
     async def start(self, host: Host) -> None:
         self.logger.info("memory limiter configured", extra={"fields": {
@@ -167,7 +168,7 @@ class MemoryLimiter(Processor):
 
     def check(self) -> None:
         """Measure memory now; force a GC if due; update whether data is refused."""
-        now = time.monotonic()
+        now = self._clock()
         self._last_check = now
         rss = self._rss()
         if rss > self.hard_limit:
@@ -177,9 +178,9 @@ class MemoryLimiter(Processor):
         else:
             interval = None
         if interval is not None and now - self._last_gc >= max(interval, _GC_SPACING * self._last_gc_duration):
-            before, started = rss, time.monotonic()
+            before, started = rss, self._clock()
             gc.collect()
-            self._last_gc = time.monotonic()
+            self._last_gc = self._clock()
             self._last_gc_duration = self._last_gc - started
             rss = self._rss()
             self.logger.info("forced garbage collection", extra={"fields": {
@@ -198,7 +199,7 @@ class MemoryLimiter(Processor):
     async def consume(self, signal: Signal, data: Message) -> None:
         n = count_items(signal, data)
         self._telemetry.count("processor", "incoming", signal, n, processor=self._label)
-        if time.monotonic() - self._last_check >= self.config.check_interval:
+        if self._clock() - self._last_check >= self.config.check_interval:
             self.check()
         if self.refusing:
             self._telemetry.memory_refusals.labels(self._label).inc()

@@ -180,33 +180,25 @@ async def test_a_backed_up_pipeline_is_refused_before_memory_passes_the_hard_lim
     assert stuck.items() == 200 * len(accepted)
 
 
-async def test_back_to_back_forced_collections_are_spaced_by_their_own_cost(make_limiter, capture):
+def test_back_to_back_forced_collections_are_spaced_by_their_own_cost(make_settings, monkeypatch):
     """Above the hard limit with min_gc_interval_when_hard_limited 0, a collection on
     every check would hold the GIL most of the time — starving the threads whose work
-    frees memory — while reference counting has already freed all but cycles."""
-    live = [{"n": i} for i in range(300_000)]  # what a full collection must walk: tens of ms
-    limiter = await make_limiter(capture, limit_mib=1, check_interval=0.01)  # always above the hard limit
-    in_gc, started_at, collections = 0.0, 0.0, 0
+    frees memory — while reference counting has already freed all but cycles. So the
+    next forced collection waits at least 9 times the last one's duration."""
+    limiter = factory.create(make_settings("processor", "memory_limiter"), Config(limit_mib=1), TRACES, None)
+    now = [100.0]
+    limiter._clock = lambda: now[0]
+    collected_at = []
 
-    def timing(phase, info):
-        nonlocal in_gc, started_at, collections
-        if info["generation"] == 2:
-            if phase == "start":
-                started_at = time.perf_counter()
-            else:
-                in_gc += time.perf_counter() - started_at
-                collections += 1
+    def slow_collection():  # a full collection that takes 100 ms of (this test's) time
+        collected_at.append(now[0])
+        now[0] += 0.1
 
-    gc.callbacks.append(timing)
-    try:
-        began = time.perf_counter()
-        while time.perf_counter() - began < 1.5:
-            with pytest.raises(RefusedError):
-                await limiter.consume(TRACES, spans_request(1))
-            await asyncio.sleep(0.002)
-        elapsed = time.perf_counter() - began
-    finally:
-        gc.callbacks.remove(timing)
-    del live
-    assert collections >= 2  # still forced, only spaced out
-    assert in_gc / elapsed < 0.25, f"{in_gc:.2f}s of {elapsed:.2f}s spent in full collections"
+    monkeypatch.setattr(gc, "collect", slow_collection)
+    while now[0] < 110.0:  # checks every 10 ms, always above the hard limit (1 MiB)
+        limiter.check()
+        now[0] += 0.01
+    gaps = [b - a for a, b in zip(collected_at, collected_at[1:])]
+    assert len(collected_at) >= 9  # still forced, only spaced out
+    assert all(gap >= 0.1 + 0.9 - 1e-9 for gap in gaps), gaps  # its 0.1 s, then 9 × 0.1 s idle
+    assert sum(0.1 for _ in collected_at) / 10.0 <= 0.11  # about a tenth of the time

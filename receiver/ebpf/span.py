@@ -33,7 +33,7 @@ from collections import defaultdict
 from typing import Iterable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from llmtap import __version__
@@ -44,21 +44,30 @@ from llmtap.receiver.ebpf.tracker import Observed
 SCOPE_NAME = "llmtap.receiver.ebpf"
 
 
-def _value(v) -> AnyValue:
+def _set(value: AnyValue, v) -> None:
+    """Fill `value` in place: building AnyValues apart and extend()ing them would copy each
+    one again (a 1 MiB body: 2.5 ms instead of 0.2)."""
     if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, bytes):
+        value.bool_value = v
+    elif isinstance(v, int):
+        value.int_value = v
+    elif isinstance(v, bytes):
         try:
-            return AnyValue(string_value=v.decode("utf-8"))
+            value.string_value = v.decode("utf-8")
         except UnicodeDecodeError:
-            return AnyValue(bytes_value=v)
-    if isinstance(v, (list, tuple)):
-        out = AnyValue()
-        out.array_value.values.extend(_value(x) for x in v)
-        return out
-    return AnyValue(string_value=str(v))
+            value.bytes_value = v
+    elif isinstance(v, (list, tuple)):
+        value.array_value.SetInParent()
+        values = value.array_value.values
+        for x in v:
+            _set(values.add(), x)
+    else:
+        value.string_value = str(v)
+
+
+def _put(attributes, items: dict) -> None:
+    for key, v in items.items():
+        _set(attributes.add(key=key).value, v)
 
 
 def _headers(attrs: dict, prefix: str, headers: Iterable[tuple[str, str]]) -> None:
@@ -69,8 +78,8 @@ def _headers(attrs: dict, prefix: str, headers: Iterable[tuple[str, str]]) -> No
         attrs[f"{prefix}.{name}"] = values
 
 
-def exchange_span(observed: Observed, clock_offset_ns: int) -> Span:
-    """`clock_offset_ns` turns the kernel's CLOCK_MONOTONIC stamps into Unix time."""
+def exchange_span(span: Span, observed: Observed, clock_offset_ns: int) -> Span:
+    """Fill `span` in place. `clock_offset_ns` turns the kernel's CLOCK_MONOTONIC stamps into Unix time."""
     x, proc = observed.exchange, observed.process
     host, port = split_authority(x.authority, 443 if x.scheme == "https" else 80)
     path = x.target.split("?", 1)[0] or "/"
@@ -111,7 +120,7 @@ def exchange_span(observed: Observed, clock_offset_ns: int) -> Span:
 
     if not x.complete:
         attrs["llmtap.http.response.complete"] = False
-    status = Status()
+    status = span.status
     if x.error:
         status.code = Status.STATUS_CODE_ERROR
         status.message = x.error
@@ -120,15 +129,12 @@ def exchange_span(observed: Observed, clock_offset_ns: int) -> Span:
         status.code = Status.STATUS_CODE_ERROR
         attrs["error.type"] = str(x.status)
 
-    span = Span(
-        trace_id=os.urandom(16), span_id=os.urandom(8),
-        name=f"{x.method} {path}" if x.method else "HTTP",
-        kind=Span.SPAN_KIND_CLIENT,
-        start_time_unix_nano=x.start_ns + clock_offset_ns,
-        end_time_unix_nano=max(x.end_ns, x.start_ns) + clock_offset_ns,
-        status=status,
-    )
-    span.attributes.extend(KeyValue(key=k, value=_value(v)) for k, v in attrs.items())
+    span.trace_id, span.span_id = os.urandom(16), os.urandom(8)
+    span.name = f"{x.method} {path}" if x.method else "HTTP"
+    span.kind = Span.SPAN_KIND_CLIENT
+    span.start_time_unix_nano = x.start_ns + clock_offset_ns
+    span.end_time_unix_nano = max(x.end_ns, x.start_ns) + clock_offset_ns
+    _put(span.attributes, attrs)
     return span
 
 
@@ -144,9 +150,10 @@ def traces_request(observed: list[Observed], clock_offset_ns: int,
         rs = request.resource_spans.add()
         resource = {"service.name": service_name or items[0].process.executable_name or "unknown_service",
                     "host.name": host_name}
-        rs.resource.attributes.extend(KeyValue(key=k, value=_value(v)) for k, v in resource.items())
+        _put(rs.resource.attributes, resource)
         ss = rs.scope_spans.add()
         ss.scope.name = SCOPE_NAME
         ss.scope.version = __version__
-        ss.spans.extend(exchange_span(o, clock_offset_ns) for o in items)
+        for o in items:
+            exchange_span(ss.spans.add(), o, clock_offset_ns)
     return request
