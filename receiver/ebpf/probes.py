@@ -28,13 +28,13 @@ log = logging.getLogger("llmtap.receiver.ebpf")
 BCC_PYTHON_PATHS = ("/usr/lib/python3/dist-packages", "/usr/lib/python3/site-packages")
 EXIT_FORMAT = "/sys/kernel/tracing/events/sched/sched_process_exit/format"
 
-# (symbol, entry program, return program)
+# (symbol, entry program, return program); bcc wants bytes for names.
 _HOOKS = (
-    ("SSL_write", "enter_ssl_write", "return_ssl_write"),
-    ("SSL_write_ex", "enter_ssl_write_ex", "return_ssl_write"),
-    ("SSL_read", "enter_ssl_read", "return_ssl_read"),
-    ("SSL_read_ex", "enter_ssl_read_ex", "return_ssl_read"),
-    ("SSL_free", "enter_ssl_free", None),
+    ("SSL_write", b"enter_ssl_write", b"return_ssl_write"),
+    ("SSL_write_ex", b"enter_ssl_write_ex", b"return_ssl_write"),
+    ("SSL_read", b"enter_ssl_read", b"return_ssl_read"),
+    ("SSL_read_ex", b"enter_ssl_read_ex", b"return_ssl_read"),
+    ("SSL_free", b"enter_ssl_free", None),
 )
 
 
@@ -74,14 +74,14 @@ class TlsProbes:
         with as_file(files("llmtap.bpf")) as bpf_dir:
             cflags.append(f"-I{bpf_dir}")
             try:
-                self._bpf = bcc.BPF(text=events.bpf_source("tls_capture.c"), cflags=cflags)
+                self._bpf = bcc.BPF(text=events.bpf_source("tls_capture.c").encode(), cflags=cflags)
             except Exception as e:
                 raise EbpfUnavailable(f"cannot compile or load the eBPF programs: {e}") from e
         self._bcc = bcc
-        segments = self._bpf.load_func("emit_segments", bcc.BPF.KPROBE)
-        self._bpf["segment_progs"][ctypes.c_int(0)] = ctypes.c_int(segments.fd)
-        self._drops = self._bpf["drops"]
-        self._ignored = self._bpf["ignored_conns"]
+        segments = self._bpf.load_func(b"emit_segments", bcc.BPF.KPROBE)
+        self._bpf[b"segment_progs"][ctypes.c_int(0)] = ctypes.c_int(segments.fd)
+        self._drops = self._bpf[b"drops"]
+        self._ignored = self._bpf[b"ignored_conns"]
         self.attached: list[TlsLibrary] = []
 
         def callback(_ctx, data, size):
@@ -92,16 +92,16 @@ class TlsProbes:
             return 0
 
         self._callback = callback  # bcc keeps only a weak hold on it
-        self._bpf["events"].open_ring_buffer(callback)
+        self._bpf[b"events"].open_ring_buffer(callback)
 
     def attach(self, library: TlsLibrary) -> None:
         """Attach the uprobes to one file. Raises on failure (the caller logs and goes on)."""
         for symbol, entry, ret in _HOOKS:
             if symbol not in library.symbols:
                 continue
-            self._bpf.attach_uprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=entry.encode())
+            self._bpf.attach_uprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=entry)
             if ret:
-                self._bpf.attach_uretprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=ret.encode())
+                self._bpf.attach_uretprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=ret)
         self.attached.append(library)
 
     def poll(self, timeout_ms: int) -> None:
