@@ -71,6 +71,14 @@ def environment(tmp_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "LLMTAP_TEST_DIR": str(tmp_dir), "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 
+def default_config_environment(tmp_dir: Path, require_ebpf: str) -> dict[str, str]:
+    """The built-in config, on free loopback ports, writing into tmp_dir."""
+    return environment(tmp_dir, LLMTAP_REQUIRE_EBPF=require_ebpf, LLMTAP_FILE_PATH=str(tmp_dir / "o.jsonl"),
+                       **{var: f"127.0.0.1:{free_port()}" for var in (
+                           "LLMTAP_OTLP_GRPC_ENDPOINT", "LLMTAP_OTLP_HTTP_ENDPOINT", "LLMTAP_METRICS_ADDRESS",
+                           "LLMTAP_HEALTH_ENDPOINT")})
+
+
 def spans_in(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -155,22 +163,14 @@ def test_split_mode_capture_process_feeds_an_unprivileged_pipeline(tmp_dir, serv
 
 def test_without_privileges_the_default_config_warns_and_runs_on(tmp_dir):
     # The default config includes the ebpf receiver; as an ordinary user it cannot load.
-    env = environment(tmp_dir, LLMTAP_REQUIRE_EBPF="0", LLMTAP_OTLP_GRPC_ENDPOINT=f"127.0.0.1:{free_port()}",
-                      LLMTAP_OTLP_HTTP_ENDPOINT=f"127.0.0.1:{free_port()}",
-                      LLMTAP_METRICS_ADDRESS=f"127.0.0.1:{free_port()}",
-                      LLMTAP_HEALTH_ENDPOINT=f"127.0.0.1:{free_port()}", LLMTAP_FILE_PATH=str(tmp_dir / "o.jsonl"))
-    llmtap = LlmtapProcess(["run"], env, user="nobody")
+    llmtap = LlmtapProcess(["run"], default_config_environment(tmp_dir, require_ebpf="0"), user="nobody")
     llmtap.wait_for_log("everything is ready")
     assert "eBPF capture is OFF" in llmtap.stderr and "llmtap doctor" in llmtap.stderr
     assert llmtap.stop() == 0
 
 
 def test_a_required_ebpf_receiver_that_cannot_load_stops_the_start(tmp_dir):
-    env = environment(tmp_dir, LLMTAP_REQUIRE_EBPF="1", LLMTAP_OTLP_GRPC_ENDPOINT=f"127.0.0.1:{free_port()}",
-                      LLMTAP_OTLP_HTTP_ENDPOINT=f"127.0.0.1:{free_port()}",
-                      LLMTAP_METRICS_ADDRESS=f"127.0.0.1:{free_port()}",
-                      LLMTAP_HEALTH_ENDPOINT=f"127.0.0.1:{free_port()}", LLMTAP_FILE_PATH=str(tmp_dir / "o.jsonl"))
-    llmtap = LlmtapProcess(["run"], env, user="nobody")
+    llmtap = LlmtapProcess(["run"], default_config_environment(tmp_dir, require_ebpf="1"), user="nobody")
     assert llmtap.proc.wait(60) == 1
     assert "cannot start receiver ebpf" in llmtap.stderr and "not running as root" in llmtap.stderr
 
