@@ -41,7 +41,7 @@ from llmtap.receiver.ebpf.events import Drop, Event, Kind as EventKind
 from llmtap.receiver.ebpf.http import HttpConnectionParser
 from llmtap.receiver.ebpf.probes import EbpfUnavailable, TlsProbes
 from llmtap.receiver.ebpf.span import traces_request
-from llmtap.receiver.ebpf.tlslib import TlsLibrary, TlsLibraryFinder, examine, running_pids, system_libraries
+from llmtap.receiver.ebpf.tlslib import TlsLibrary, TlsLibraryFinder, running_pids, system_libraries
 from llmtap.receiver.ebpf.tracker import ConnectionTracker, Observed, ProcessInfo
 
 REQUIRE_ENV = "LLMTAP_REQUIRE_EBPF"
@@ -140,7 +140,7 @@ class EbpfReceiver(Receiver):
         return probes
 
     def _attach_file(self, path: str) -> None:
-        library = examine(path, path, self.finder.examined)
+        library = self.finder.library_at(path)
         if library is not None:
             self._attach(library)
         elif path in self.config.attach and os.path.exists(path):

@@ -109,6 +109,10 @@ class TlsLibraryFinder:
         self.examined: set[tuple[int, int]] = set()
         self._own_mounts = _mount_namespace(os.getpid())
 
+    def library_at(self, path: str) -> TlsLibrary | None:
+        """The TLS library at `path`, unless it is none or was found before."""
+        return examine(path, path, self.examined)
+
     def new_libraries(self, pid: int) -> list[TlsLibrary]:
         root = f"/proc/{pid}/root"
         # In another mount namespace (a container) the same path may name another file: go through its root.
