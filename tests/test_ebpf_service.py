@@ -76,13 +76,13 @@ def default_config_environment(tmp_dir: Path, require_ebpf: str) -> dict[str, st
     return environment(tmp_dir, LLMTAP_REQUIRE_EBPF=require_ebpf, LLMTAP_FILE_PATH=str(tmp_dir / "o.jsonl"),
                        **{var: f"127.0.0.1:{free_port()}" for var in (
                            "LLMTAP_OTLP_GRPC_ENDPOINT", "LLMTAP_OTLP_HTTP_ENDPOINT", "LLMTAP_METRICS_ADDRESS",
-                           "LLMTAP_HEALTH_ENDPOINT")})
+                           "LLMTAP_HEALTH_ENDPOINT", "LLMTAP_PROMETHEUS_ENDPOINT")})
 
 
 def spans_in(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    return [span for line in path.read_text().splitlines() for rs in json.loads(line)["resourceSpans"]
+    return [span for line in path.read_text().splitlines() for rs in json.loads(line).get("resourceSpans", [])
             for ss in rs["scopeSpans"] for span in ss["spans"]]
 
 

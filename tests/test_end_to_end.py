@@ -253,6 +253,7 @@ async def test_the_readme_quickstart_against_the_built_in_default_config(start_l
         "LLMTAP_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
         "LLMTAP_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
         "LLMTAP_HEALTH_ENDPOINT": f"127.0.0.1:{health_port}",
+        "LLMTAP_PROMETHEUS_ENDPOINT": f"127.0.0.1:{free_port()}",
     })
     health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{health_port}/", timeout=5).read())
     assert health["status"] == "Server available"
@@ -262,7 +263,8 @@ async def test_the_readme_quickstart_against_the_built_in_default_config(start_l
 
     assert await llmtap.terminate() == 0
     lines = (tmp_path / "llmtap-output.jsonl").read_text().splitlines()
-    spans = [span for line in lines for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"]
+    # The file holds the GenAI metrics derived from the spans too: one request per line, of either signal.
+    spans = [span for line in lines for rs in json.loads(line).get("resourceSpans", []) for ss in rs["scopeSpans"]
              for span in ss["spans"]]
     assert sorted(span["name"] for span in spans) == ["chat gpt-4o", "execute_tool ls"]
     assert llmtap.stdout.count('span "chat gpt-4o"') == 1  # the debug exporter's one line per span
