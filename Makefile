@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 LLMTAP_REQUIRE_EBPF ?= 1
 export LLMTAP_REQUIRE_EBPF
 
-.PHONY: install host run test bench bench-ebpf
+.PHONY: install host run test bench bench-ebpf bench-genai
 
 $(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json
 	python3 -m venv $(VENV)
@@ -30,7 +30,15 @@ run: install
 	-@$(MAKE) --no-print-directory host LLMTAP_REQUIRE_EBPF=0
 	$(VENV)/bin/llmtap run
 
-test: host
+# promtool checks the example alert rules and dashboard queries: taken out of Debian's
+# prometheus package (the binary only; no daemon is installed). Without apt those tests skip.
+$(VENV)/bin/promtool: | $(VENV)/.installed
+	-@d=$$(mktemp -d) && cd $$d && { apt-get download -q prometheus 2>/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get download -q prometheus; }; } && \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > $(CURDIR)/$@.tmp && \
+	  chmod +x $(CURDIR)/$@.tmp && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; rm -rf $$d $(CURDIR)/$@.tmp
+
+test: host $(VENV)/bin/promtool
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
@@ -38,3 +46,10 @@ bench: install
 
 bench-ebpf: host
 	$(PY) bench/ebpf_capture.py
+
+# The GenAI processors: stream reassembly vs the SDKs, mapping, token counting, the whole chain.
+bench-genai: install
+	$(PY) bench/sse_reassembly.py
+	$(PY) bench/genai_semconv.py
+	$(PY) bench/token_count.py
+	$(PY) bench/genai_chain.py

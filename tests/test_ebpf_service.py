@@ -15,10 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from ebpf_support import require_ebpf
 from llm_server import LlmServer
@@ -130,6 +132,77 @@ def test_in_process_ebpf_and_otlp_in_one_pipeline(tmp_dir, server):
     assert attrs(mine[0])["http.response.status_code"] == 200
     # Nothing the clients sent as a credential reaches the output file.
     assert SECRET_MARKER not in (tmp_dir / "out.jsonl").read_text()
+
+
+def scrape(address: str) -> dict[str, list]:
+    """The Prometheus endpoint's samples by metric family name, parsed by prometheus_client."""
+    text = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def test_the_default_config_gives_genai_spans_with_usage_and_cost_and_metrics(tmp_dir, server):
+    """The built-in config as shipped (only the test server's host added to the capture, metrics
+    flushed every second): real SDK calls through eBPF come out as GenAI spans with provider
+    usage (or an estimate, marked, when the stream carried none) and cost, and as GenAI metrics
+    on the Prometheus endpoint."""
+    require_ebpf()
+    default = tmp_dir / "default.yaml"
+    default.write_text(subprocess.run(LLMTAP + ["run", "--print-default-config"], capture_output=True, text=True,
+                                      check=True).stdout)
+    override = tmp_dir / "override.yaml"
+    override.write_text(yaml.safe_dump({"receivers": {"ebpf": TEST_SERVER},
+                                        "connectors": {"genai_metrics": {"metrics_flush_interval": "1s"}}}))
+    env = default_config_environment(tmp_dir, require_ebpf="1")
+    llmtap = LlmtapProcess(["run", "--config", str(default), "--config", str(override)], env)
+    try:
+        llmtap.wait_for_log("everything is ready")
+        openai_call = run_client("openai", "chat_stream", server)
+        anthropic_call = run_client("anthropic", "messages", server)
+        no_usage = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                               "messages": [{"role": "user", "content": "Count my tokens, please"}]}).encode()
+        estimated_call = run_client("curl", "chat_stream", server, body=no_usage)
+        pids = {openai_call.pid, anthropic_call.pid, estimated_call.pid}
+        spans = {attrs(s)["process.pid"]: attrs(s) for s in wait_for_spans(tmp_dir / "o.jsonl", 3)
+                 if attrs(s).get("process.pid") in pids}
+        assert set(spans) == pids
+
+        reported = openai_call.results[0]["usage"]
+        got = spans[openai_call.pid]
+        assert (got["gen_ai.provider.name"], got["gen_ai.request.model"]) == ("openai", "gpt-4o-mini")
+        assert got["gen_ai.usage.input_tokens"] == reported["prompt_tokens"]
+        assert got["gen_ai.usage.output_tokens"] == reported["completion_tokens"]
+        assert "llmtap.usage.estimated" not in got
+        assert got["gen_ai.usage.cost"] > 0 and got["llmtap.cost.price_source"].startswith("genai-prices")
+        assert got["llmtap.cost.estimated"] is False
+        assert spans[anthropic_call.pid]["gen_ai.usage.cost"] > 0
+        estimated = spans[estimated_call.pid]
+        assert estimated["llmtap.usage.estimated"] is True and estimated["llmtap.usage.encoding"] == "o200k_base"
+        assert estimated["gen_ai.usage.output_tokens"] > 0 and estimated["llmtap.cost.estimated"] is True
+        assert not [k for k in got if k.startswith("llmtap.http.")]
+
+        def total(family: str, *labels: str) -> dict:  # summed over the other labels (job is per process)
+            out: dict = {}
+            for x in families.get(family, []):
+                if x.name.endswith(("_count", "_total")):
+                    key = tuple(x.labels[name] for name in labels)
+                    out[key] = out.get(key, 0) + x.value
+            return out
+
+        deadline = time.monotonic() + 30
+        while True:
+            families = scrape(env["LLMTAP_PROMETHEUS_ENDPOINT"])
+            if sum(total("llmtap_requests").values()) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        tokens = total("gen_ai_client_token_usage", "gen_ai_request_model", "gen_ai_token_type")
+        assert tokens[("gpt-4o-mini", "input")] == 2  # the SDK's call and the estimated one
+        assert tokens[("claude-sonnet-4-5-20250929", "output")] == 1
+        assert total("llmtap_requests", "gen_ai_provider_name") == {("openai",): 2, ("anthropic",): 1}
+        assert sum(x.value for x in families["llmtap_cost_USD"]) == pytest.approx(
+            sum(span["gen_ai.usage.cost"] for span in spans.values()))
+        assert SECRET_MARKER not in (tmp_dir / "o.jsonl").read_text()
+    finally:
+        assert llmtap.stop() == 0
 
 
 def test_split_mode_capture_process_feeds_an_unprivileged_pipeline(tmp_dir, server):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -519,7 +521,8 @@ async def test_the_examples_use_only_names_a_real_scrape_serves(genai_scrape):
             "llmtap_cost_USD_total", "llmtap_requests_total"} <= used
 
 
-PROMTOOL = shutil.which("promtool")
+# `make test` puts it next to the venv's python (from Debian's prometheus package).
+PROMTOOL = shutil.which("promtool", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (Debian: apt-get install prometheus)")

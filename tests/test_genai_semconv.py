@@ -473,6 +473,22 @@ def test_non_llm_exchange_is_left_alone_but_loses_its_raw_attributes():
     assert attrs["llmtap.genai.error"] == "not a GenAI API call: GET /healthz"
     assert not [k for k in attrs if k.startswith("llmtap.http.") or k.startswith("gen_ai.")]
     assert attrs["url.full"] == "https://example.com/healthz"
+    assert attrs["http.response.header.content-type"] == ["text/plain"]
+    assert "http.request.header.cookie" not in attrs  # a credential is never passed on, whoever captured it
+
+
+def test_captured_headers_stay_under_the_http_conventions_names():
+    span = raw_span("https://api.openai.com/v1/chat/completions",
+                    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+                    {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini", "choices": []},
+                    request_headers={"x-tenant-id": "acme", "authorization": "Bearer sk-test"},
+                    response_headers={"x-request-id": "req_1"})
+    _, attrs = one(span)
+    assert attrs["http.request.header.x-tenant-id"] == ["acme"]
+    assert attrs["http.response.header.x-request-id"] == ["req_1"]
+    assert "http.request.header.authorization" not in attrs
+    _, raw = one(span, keep_raw=True)  # the raw ones are kept instead
+    assert raw["llmtap.http.request.header.x-tenant-id"] == ["acme"] and "http.request.header.x-tenant-id" not in raw
 
 
 def test_unknown_api_post_with_a_json_body():

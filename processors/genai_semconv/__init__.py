@@ -43,6 +43,7 @@ from llmtap.processors.genai_semconv import versions
 from llmtap.processors.genai_semconv.exchange import Exchange, map_exchange
 
 from llmtap.processors.genai_semconv import normalize
+from llmtap.receiver.ebpf.headers import is_secret_header
 
 RAW_PREFIX = "llmtap.http."
 REQUEST_BODY = "llmtap.http.request.body"
@@ -206,9 +207,15 @@ def _exchange(raw: dict[str, Any]) -> Exchange:
 
 
 def _semconv_headers(x: Exchange) -> dict[str, list[str]]:
-    return {f"http.{side}.header.{name}": values
-            for side, headers in (("request", x.request_headers), ("response", x.response_headers))
-            for name, values in headers.items()}
+    """The captured headers under the HTTP conventions' names. The receiver never captures a
+    credential; the same check runs again here for spans from anywhere else."""
+    out = {}
+    for side, headers in (("request", x.request_headers), ("response", x.response_headers)):
+        for name, values in headers.items():
+            values = [str(v) for v in values]
+            if not any(is_secret_header(name, v) for v in values):
+                out[f"http.{side}.header.{name}"] = values
+    return out
 
 
 class GenAISemconvProcessor(Processor):
