@@ -35,9 +35,9 @@ from google.protobuf.message import Message
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from llmtap import attributes
-from llmtap.component import Consumer, Factory, Kind, Processor, Settings, Signal, Stability
+from llmtap.component import Consumer, Factory, Kind, Settings, Signal, Stability
 from llmtap.configtypes import Duration, doc
-from llmtap.pdata import count_items
+from llmtap.processorhelper import SpanProcessor
 from llmtap.processors.cost_attribution.attribution import DIMENSION_NAME, PREFIX, Attribution, parse_source
 from llmtap.processors.cost_attribution.budgets import Budget, Crossing
 from llmtap.processors.cost_attribution.price_file import PriceFile, PriceFileError, load_price_file
@@ -197,12 +197,11 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-class CostAttributionProcessor(Processor):
+class CostAttributionProcessor(SpanProcessor):
     def __init__(self, settings: Settings, config: Config, signal: Signal, next: Consumer,
                  *, clock: Callable[[], float] = time.monotonic):
         super().__init__(settings, config, signal, next)
         self._label = str(self.id)
-        self._telemetry = settings.telemetry
         self._metrics = metrics_for(settings.telemetry)
         self._clock = clock
         bundled = None
@@ -222,21 +221,16 @@ class CostAttributionProcessor(Processor):
         self._model_labels = BoundedLabels()
         self._budget_labels = BoundedLabels()
 
-    async def consume(self, signal: Signal, data: Message) -> None:
-        n = count_items(signal, data)
-        self._telemetry.count("processor", "incoming", signal, n, processor=self._label)
-        if signal == Signal.TRACES:
-            now = self._clock()
-            self._sweep_budgets(now)
-            for rs in data.resource_spans:
-                resource = _read(rs.resource.attributes, self._resource_keys) if self._resource_keys else {}
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        self.process_span(span, resource, now)
-        self._telemetry.count("processor", "outgoing", signal, n, processor=self._label)
-        await self.next.consume(signal, data)
+    def process_traces(self, request: Message) -> None:
+        now = self._clock()
+        self._sweep_budgets(now)
+        for rs in request.resource_spans:
+            resource = _read(rs.resource.attributes, self._resource_keys) if self._resource_keys else {}
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    self._process_span(span, resource, now)
 
-    def process_span(self, span: Span, resource: dict[str, Any], now: float) -> None:
+    def _process_span(self, span: Span, resource: dict[str, Any], now: float) -> None:
         """Attribute and price one span in place; never raises."""
         try:
             attrs = _read(span.attributes, self._span_keys)

@@ -36,9 +36,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from llmtap import attributes
-from llmtap.component import Consumer, Factory, Kind, Processor, Settings, Signal, Stability
+from llmtap.component import Consumer, Factory, Kind, Settings, Signal, Stability
+from llmtap.processorhelper import SpanProcessor
 from llmtap.configtypes import doc
-from llmtap.pdata import count_items
 from llmtap.processors.genai_semconv import versions
 from llmtap.processors.genai_semconv.exchange import Exchange, map_exchange
 
@@ -218,27 +218,12 @@ def _semconv_headers(x: Exchange) -> dict[str, list[str]]:
     return out
 
 
-class GenAISemconvProcessor(Processor):
+class GenAISemconvProcessor(SpanProcessor):
     def __init__(self, settings: Settings, config: Config, signal: Signal, next: Consumer):
         super().__init__(settings, config, signal, next)
-        self._label = str(self.id)
-        self._telemetry = settings.telemetry
         self._capture_content = config.capture_content == "full"
 
-    async def consume(self, signal: Signal, data: Message) -> None:
-        n = count_items(signal, data)
-        self._telemetry.count("processor", "incoming", signal, n, processor=self._label)
-        if signal == Signal.TRACES:
-            for rs in data.resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        self.process_span(span)
-        elif signal == Signal.LOGS:
-            self._normalize_logs(data)
-        self._telemetry.count("processor", "outgoing", signal, n, processor=self._label)
-        await self.next.consume(signal, data)
-
-    def process_span(self, span: Span) -> None:
+    def process_span(self, span: Span, resource=None) -> None:
         """Map or normalize one span in place; never raises."""
         raw = any(kv.key in (REQUEST_BODY, RESPONSE_BODY) for kv in span.attributes)
         try:
@@ -281,7 +266,7 @@ class GenAISemconvProcessor(Processor):
         span.name = mapped.span_name
         span.kind = Span.SPAN_KIND_CLIENT
 
-    def _normalize_logs(self, request: Message) -> None:
+    def process_logs(self, request: Message) -> None:
         try:
             normalize.normalize_logs(request, self.config)
         except Exception as e:

@@ -37,12 +37,12 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from llmtap import attributes
-from llmtap.component import EmptyConfig, Factory, Kind, Processor, Signal, Stability
+from llmtap.component import EmptyConfig, Factory, Kind, Signal, Stability
+from llmtap.processorhelper import SpanProcessor
 
 from .reassembler import (JSON_ARRAY, NDJSON, SSE, UNKNOWN, StreamReassembler, StreamResult,
                           hint_from_request)
@@ -231,22 +231,17 @@ def _write(span: Span, result: StreamResult, timed: bool, had_error: bool) -> No
             values.add(double_value=interval)
 
 
-class SseReassemblyProcessor(Processor):
-    async def consume(self, signal: Signal, data: Message) -> None:
-        for resource_spans in data.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    try:
-                        reassemble_span(span)
-                    except Exception as e:  # one bad span must not cost the batch
-                        self.logger.warning("cannot reassemble the stream of a span: %s", e, exc_info=True,
-                                            extra={"fields": {"processor": str(self.id), "span": span.name}})
-                        try:
-                            attributes.update(span.attributes,
-                                              {STREAM_ERROR: f"internal error: {type(e).__name__}: {e}"})
-                        except Exception:
-                            pass
-        await self.next.consume(signal, data)
+class SseReassemblyProcessor(SpanProcessor):
+    def process_span(self, span: Span, resource=None) -> None:
+        try:
+            reassemble_span(span)
+        except Exception as e:  # one bad span must not cost the batch
+            self.logger.warning("cannot reassemble the stream of a span: %s", e, exc_info=True,
+                                extra={"fields": {"processor": str(self.id), "span": span.name}})
+            try:
+                attributes.update(span.attributes, {STREAM_ERROR: f"internal error: {type(e).__name__}: {e}"})
+            except Exception:
+                pass
 
 
 factory = Factory(

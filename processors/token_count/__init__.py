@@ -30,13 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from google.protobuf.message import Message
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from llmtap import attributes
-from llmtap.component import Consumer, Factory, Kind, Processor, Settings, Signal, Stability
+from llmtap.component import Consumer, Factory, Kind, Settings, Signal, Stability
 from llmtap.configtypes import doc
-from llmtap.pdata import count_items
+from llmtap.processorhelper import SpanProcessor
 from llmtap.processors.token_count import chat_format, vocabulary
 from llmtap.processors.token_count.models import ModelTable
 
@@ -91,27 +90,14 @@ class _BadContent(Exception):
     """A count that cannot be made from what the span carries."""
 
 
-class TokenCountProcessor(Processor):
+class TokenCountProcessor(SpanProcessor):
     def __init__(self, settings: Settings, config: Config, signal: Signal, next: Consumer):
         super().__init__(settings, config, signal, next)
-        self._label = str(self.id)
-        self._telemetry = settings.telemetry
         self._models = ModelTable(config.models, config.default_encoding)
         self._counters: dict[str, vocabulary.TokenCounter] = {}
         self._broken_encodings: set[str] = set()  # logged once each
 
-    async def consume(self, signal: Signal, data: Message) -> None:
-        n = count_items(signal, data)
-        self._telemetry.count("processor", "incoming", signal, n, processor=self._label)
-        if signal == Signal.TRACES:
-            for rs in data.resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        self.process_span(span)
-        self._telemetry.count("processor", "outgoing", signal, n, processor=self._label)
-        await self.next.consume(signal, data)
-
-    def process_span(self, span: Span) -> None:
+    def process_span(self, span: Span, resource=None) -> None:
         """Fill the missing usage of one span in place; never raises."""
         try:
             updates = self._estimate(span)
