@@ -2,8 +2,11 @@
 a metrics pipeline that turns GenAI spans into the GenAI client metrics of semantic
 conventions v1.41.0 — the collector's spanmetrics pattern, with GenAI instruments.
 
-Every span with a `gen_ai.operation.name` is observed; other spans are ignored.
-From each one:
+Every span of a model call (a `gen_ai.operation.name` other than the agent and tool
+operations below) is observed; other spans are ignored. Agent and tool spans
+(`invoke_agent`, `create_agent`, `execute_tool`, `invoke_workflow`) are not client
+operations of the spec's metrics, and an `invoke_agent` root that sums its calls' usage
+or cost would count them twice. From each one:
 
 | metric | kind, unit | value | attributes |
 |---|---|---|---|
@@ -170,12 +173,14 @@ def _wanted_attributes(span) -> dict[str, Any]:
 
 
 Measurement = tuple[Instrument, tuple, list[float]]  # instrument, attribute set, values
+NOT_MODEL_CALLS = frozenset({"invoke_agent", "create_agent", "execute_tool", "invoke_workflow"})
 
 
 def observe(span) -> list[Measurement] | None:
     """What one span contributes to the metrics, or None when it is no GenAI span."""
     attrs = _wanted_attributes(span)
-    if not isinstance(attrs.get("gen_ai.operation.name"), str) or not attrs["gen_ai.operation.name"]:
+    operation = attrs.get("gen_ai.operation.name")
+    if not isinstance(operation, str) or not operation or operation in NOT_MODEL_CALLS:
         return None
 
     error = _dimension(attrs.get("error.type"))

@@ -28,6 +28,7 @@ _BUILTIN_MODULES = [
     "llmtap.processors.genai_semconv",
     "llmtap.processors.token_count",
     "llmtap.processors.cost_attribution",
+    "llmtap.processors.agent_session",
     "llmtap.exporters.otlp",
     "llmtap.exporters.otlphttp",
     "llmtap.exporters.file",

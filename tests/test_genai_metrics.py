@@ -268,7 +268,10 @@ async def test_other_spans_and_bad_values_are_skipped_and_the_rest_of_the_batch_
         "gen_ai.usage.cost": True,
     })
     unnamed = genai_span(operation="")  # no operation name: not a GenAI span
-    out = await run(make_connector, capture, traces(http_span, odd, unnamed, genai_span(input_tokens=100)))
+    # agent and tool spans are no model calls; a session root summing its calls would count them twice
+    agent = genai_span(operation="invoke_agent", input_tokens=900, cost=1.0)
+    tool = genai_span(operation="execute_tool")
+    out = await run(make_connector, capture, traces(http_span, odd, unnamed, agent, tool, genai_span(input_tokens=100)))
 
     assert points(out, "gen_ai.client.operation.duration")[labels(**OPENAI_MINI)].count == 2
     tokens = points(out, "gen_ai.client.token.usage")
