@@ -12,11 +12,13 @@ export LLMTAP_REQUIRE_EBPF
 
 .PHONY: install host run test bench bench-ebpf bench-genai
 
-$(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json
+$(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json \
+                    tests/agents/package-lock.json
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' ./tests/plugins/llmtap-example-plugin
 	cd tests/llm_clients && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/agents && npm ci --no-audit --no-fund --loglevel=error  # real agent CLIs: gemini-cli, claude-code
 	touch $@
 
 install: $(VENV)/.installed

@@ -35,6 +35,13 @@ Endpoints
                                 events message_start, content_block_start, ping,
                                 content_block_delta..., content_block_stop,
                                 message_delta, message_stop.
+    POST /v1beta/models/{model}:generateContent
+    POST /v1beta/models/{model}:streamGenerateContent[?alt=sse]
+                                Google Gemini: JSON; with alt=sse one SSE event per chunk
+                                (CRLF line ends, as Google sends them), without it one JSON
+                                array written element by element; the last chunk has
+                                finishReason and the full usageMetadata. (also /v1/, /v1alpha/)
+    POST /v1beta/models/{model}:countTokens   {"totalTokens": N}
     GET  /v1/models             the OpenAI model list; the Anthropic one when the
                                 request carries an ``anthropic-version`` header.
     GET  /healthz               "ok\\n", text/plain (non-LLM traffic)
@@ -49,6 +56,21 @@ tell its requests apart and every reply has multi-byte UTF-8. Streams send one
 delta per word. The response ``model`` is the request's, except that OpenAI
 answers add a date suffix (``gpt-4o-mini`` -> ``gpt-4o-mini-2024-07-18``), as the
 real API reports the resolved snapshot.
+
+Scripted conversations (for agents: the model asks for tool calls, then answers)
+A user turn containing ``[llmtap-script:NAME]`` is answered from script NAME of the
+scripts file (``--scripts FILE``, JSON {name: [turn, ...]}, re-read when it changes;
+``LlmServer(scripts=...)`` / ``LlmServer.add_script`` write it). A turn is
+{"text": "...", "tool_calls": [{"name": "run_shell", "arguments": {"command": "ls"}}]}
+(either key may be missing). Real agent CLIs cannot send test headers, so the turn is
+chosen from the request alone: the first turn whose tool calls have not all come back
+as tool results in the history (``scripted_reply``). Concurrent conversations thus never
+share state. Each API gets its own shape, streamed or not: Chat Completions
+``tool_calls`` (finish_reason "tool_calls", arguments streamed in pieces), Responses
+``function_call`` items (function_call_arguments.delta/.done events), Anthropic
+``tool_use`` blocks (input_json_delta; stop_reason "tool_use"), Gemini ``functionCall``
+parts (whole, in one chunk; no id, as the Gemini API sends none). Call ids are unique
+per request and call. An unknown script name is a 400 with the provider's error body.
 
 Behaviour knobs (request headers; names are case-insensitive)
     x-test-status: 400|401|403|404|429|500|503|529
@@ -141,7 +163,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 import h2.config
@@ -331,33 +353,152 @@ def _ident(prefix: str, req: Request, n: int = 24) -> str:
     return prefix + hashlib.sha256(f"{prefix}{req.seq}".encode()).hexdigest()[:n]
 
 
-def _last_user_text(payload: dict) -> str:
-    """The text of the last user turn of a chat/messages/responses request."""
+def _user_turn_texts(payload: dict) -> list[str]:
+    """The texts of the user turns of a chat / messages / responses / Gemini request, in order."""
     turns = payload.get("messages")
     if turns is None:
         turns = payload.get("input")
         if isinstance(turns, str):
-            return turns
-    for turn in reversed(turns if isinstance(turns, list) else []):
-        if not isinstance(turn, dict) or turn.get("role") != "user":
+            return [turns]
+    if turns is None:
+        turns = payload.get("contents")          # Gemini: role "user", parts [{"text": ...}]
+    texts = []
+    for turn in turns if isinstance(turns, list) else []:
+        if not isinstance(turn, dict) or turn.get("role", "user" if "parts" in turn else None) != "user":
             continue
-        content = turn.get("content")
+        content = turn.get("content", turn.get("parts"))
         if isinstance(content, str):
-            return content
-        if isinstance(content, list):
-            return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.append(" ".join(str(p.get("text", "")) for p in content if isinstance(p, dict)))
+    return texts
 
 
-def _reply_tokens(payload: dict, pad: int) -> list[str]:
-    """The reply, as the deltas a stream sends: one per word, then the padding
+def _last_user_text(payload: dict) -> str:
+    """The text of the last user turn of a chat/messages/responses request."""
+    texts = _user_turn_texts(payload)
+    return texts[-1] if texts else ""
+
+
+def _tool_results(payload: dict) -> int:
+    """How many tool results the request's history carries back to the model, in any
+    provider's shape: OpenAI chat `role: "tool"` messages, Responses `*_call_output`
+    input items, Anthropic `tool_result` blocks, Gemini `functionResponse` parts."""
+    count = 0
+    for turn in payload.get("messages") or payload.get("contents") or []:
+        if not isinstance(turn, dict):
+            continue
+        if turn.get("role") in ("tool", "function"):
+            count += 1
+        blocks = turn.get("content", turn.get("parts"))
+        for block in blocks if isinstance(blocks, list) else []:
+            if isinstance(block, dict) and (block.get("type") == "tool_result" or "functionResponse" in block
+                                            or "function_response" in block):
+                count += 1
+    items = payload.get("input")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and str(item.get("type", "")).endswith("_call_output"):
+            count += 1
+    return count
+
+
+@dataclass
+class ToolCall:
+    id: str                      # the call's id ("" where the API has none: Gemini)
+    name: str
+    arguments: dict[str, Any]
+
+    @property
+    def arguments_json(self) -> str:
+        return dumps(self.arguments)
+
+    def argument_pieces(self) -> list[str]:
+        """The arguments JSON as a stream sends it: in pieces of at most 12 characters."""
+        text = self.arguments_json
+        return [text[i:i + 12] for i in range(0, len(text), 12)]
+
+
+@dataclass
+class Reply:
+    """What the model answers: text (maybe empty) and tool calls (maybe none)."""
+    text: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+def default_reply(payload: dict) -> Reply:
+    return Reply(REPLY_PREFIX + " ".join(_last_user_text(payload).split())[:80])
+
+
+def _text_tokens(text: str, pad: int) -> list[str]:
+    """The text, as the deltas a stream sends: one per word, then the padding
     in 1 KiB deltas."""
-    snippet = " ".join(_last_user_text(payload).split())[:80]
-    tokens = re.findall(r"\S+\s*", REPLY_PREFIX + snippet)
+    tokens = re.findall(r"\S+\s*", text)
     filler = ("pad " * (pad // 4 + 1))[:pad]
     tokens += [filler[i:i + 1024] for i in range(0, len(filler), 1024)]
     return tokens
 
+
+# ----------------------------------------------------------------------------
+# Scripted conversations
+
+SCRIPT_MARKER = re.compile(r"\[llmtap-script:([A-Za-z0-9_.-]+)\]")
+
+
+class UnknownScript(LookupError):
+    pass
+
+
+def scripted_reply(req: Request, payload: dict, scripts: dict[str, list[dict]], call_id_prefix: str) -> Reply | None:
+    """The scripted answer to this request, or None when no user turn names a script.
+
+    A script is a list of turns: {"text": "...", "tool_calls": [{"name": ..., "arguments": {...}}]}
+    (either key may be missing). The turn to answer is found from the request alone, so
+    concurrent conversations never share state: each turn with tool calls is done once
+    the history carries back as many tool results as it made calls; the first turn that is
+    not done is the answer. A text turn is never done: it answers every later request too.
+    After a last turn of tool calls the model says the script is over."""
+    marker = next((m for t in _user_turn_texts(payload) for m in [SCRIPT_MARKER.search(t)] if m), None)
+    if marker is None:
+        return None
+    name = marker.group(1)
+    if name not in scripts:
+        raise UnknownScript(name)
+    results = _tool_results(payload)
+    for turn in scripts[name]:
+        calls = turn.get("tool_calls") or []
+        if not calls or results < len(calls):
+            break
+        results -= len(calls)
+    else:
+        return Reply(f"The script {name} is over.")
+    tool_calls = [
+        ToolCall(call_id_prefix and call_id_prefix + hashlib.sha256(f"{name}|{req.seq}|{i}".encode()).hexdigest()[:24],
+                 str(call["name"]), dict(call.get("arguments") or {}))
+        for i, call in enumerate(calls)]
+    return Reply(str(turn.get("text", "")), tool_calls)
+
+
+class ScriptBook:
+    """The scripts file (JSON: {name: [turn, ...]}), re-read whenever it changes, so a
+    running server takes scripts added by the test."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.stamp: tuple[int, int, int] | None = None
+        self.scripts: dict[str, list[dict]] = {}
+
+    def current(self) -> dict[str, list[dict]]:
+        if self.path is None:
+            return {}
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return {}
+        if (st.st_ino, st.st_mtime_ns, st.st_size) != self.stamp:
+            with open(self.path, "rb") as f:
+                self.scripts = json.load(f)
+            self.stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        return self.scripts
 
 def _prompt_tokens(req: Request) -> int:
     return max(1, len(req.body) // 4)
@@ -426,26 +567,31 @@ def _padded(build: Callable[[int], list[bytes]], target: int | None, streaming: 
     return [events[0] + b" " * (target - size(events))]
 
 
-def plan_chat_completion(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
+def plan_chat_completion(req: Request, payload: dict, knobs: Knobs, reply: Reply) -> ResponsePlan:
     streaming = bool(payload.get("stream"))
     cid, created, model = _ident("chatcmpl-", req), int(time.time()), _openai_model(payload)
     fingerprint = "fp_" + _ident("", req, 10)
+    calls = reply.tool_calls
+    finish = "tool_calls" if calls else "stop"
+    call_tokens = sum(len(c.argument_pieces()) + 1 for c in calls)
     usage_of = lambda n: {  # noqa: E731
-        "prompt_tokens": _prompt_tokens(req), "completion_tokens": n,
-        "total_tokens": _prompt_tokens(req) + n,
+        "prompt_tokens": _prompt_tokens(req), "completion_tokens": n + call_tokens,
+        "total_tokens": _prompt_tokens(req) + n + call_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                       "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
     }
 
     def build_json(pad: int) -> list[bytes]:
-        tokens = _reply_tokens(payload, pad)
+        tokens = _text_tokens(reply.text, pad)
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(tokens) if tokens or not calls else None,
+                                   "refusal": None, "annotations": []}
+        if calls:
+            message["tool_calls"] = [{"id": c.id, "type": "function",
+                                      "function": {"name": c.name, "arguments": c.arguments_json}} for c in calls]
         body = {
             "id": cid, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0,
-                         "message": {"role": "assistant", "content": "".join(tokens),
-                                     "refusal": None, "annotations": []},
-                         "logprobs": None, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
             "usage": usage_of(len(tokens)), "service_tier": "default", "system_fingerprint": fingerprint,
         }
         return [(dumps(body) + "\n").encode()]
@@ -453,7 +599,7 @@ def plan_chat_completion(req: Request, payload: dict, knobs: Knobs) -> ResponseP
     include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
 
     def build_stream(pad: int) -> list[bytes]:
-        tokens = _reply_tokens(payload, pad)
+        tokens = _text_tokens(reply.text, pad)
 
         def chunk(choices: list, **extra: Any) -> bytes:
             body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -463,12 +609,20 @@ def plan_chat_completion(req: Request, payload: dict, knobs: Knobs) -> ResponseP
             body.update(extra)
             return sse(body)
 
-        events = [chunk([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
-                          "logprobs": None, "finish_reason": None}], obfuscation="Xq3")]
+        def delta(d: dict, finish_reason: str | None = None) -> list:
+            return [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish_reason}]
+
+        first = {"role": "assistant", "content": "" if tokens or not calls else None, "refusal": None}
+        events = [chunk(delta(first), obfuscation="Xq3")]
         for i, tok in enumerate(tokens):
-            events.append(chunk([{"index": 0, "delta": {"content": tok}, "logprobs": None,
-                                  "finish_reason": None}], obfuscation="pad"[: (i % 3) + 1]))
-        events.append(chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
+            events.append(chunk(delta({"content": tok}), obfuscation="pad"[: (i % 3) + 1]))
+        # A tool call streams as its id and name first, then its arguments in pieces.
+        for i, call in enumerate(calls):
+            events.append(chunk(delta({"tool_calls": [{"index": i, "id": call.id, "type": "function",
+                                                       "function": {"name": call.name, "arguments": ""}}]})))
+            events += [chunk(delta({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+                       for piece in call.argument_pieces()]
+        events.append(chunk(delta({}, finish)))
         if include_usage:
             events.append(chunk([], usage=usage_of(len(tokens))))
         events.append(sse("[DONE]"))
@@ -478,10 +632,13 @@ def plan_chat_completion(req: Request, payload: dict, knobs: Knobs) -> ResponseP
     return ResponsePlan(200, _openai_headers(req, SSE_TYPE if streaming else JSON_TYPE), events, streaming)
 
 
-def plan_responses(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
+def plan_responses(req: Request, payload: dict, knobs: Knobs, reply: Reply) -> ResponsePlan:
     streaming = bool(payload.get("stream"))
     rid, mid, created = _ident("resp_", req, 48), _ident("msg_", req, 48), int(time.time())
     model = _openai_model(payload)
+    calls = reply.tool_calls
+    with_message = bool(reply.text) or not calls or knobs.response_bytes is not None
+    call_tokens = sum(len(c.argument_pieces()) + 1 for c in calls)
 
     def response_obj(status: str, output: list, usage: dict | None) -> dict:
         return {
@@ -496,6 +653,7 @@ def plan_responses(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
         }
 
     def usage_of(n: int) -> dict:
+        n += call_tokens
         return {"input_tokens": _prompt_tokens(req), "input_tokens_details": {"cached_tokens": 0},
                 "output_tokens": n, "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": _prompt_tokens(req) + n}
@@ -506,17 +664,24 @@ def plan_responses(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
     def message(status: str, content: list) -> dict:
         return {"id": mid, "type": "message", "status": status, "content": content, "role": "assistant"}
 
+    def function_call(i: int, call: ToolCall, status: str) -> dict:
+        return {"id": _ident(f"fc_{i}_", req, 48), "type": "function_call", "status": status,
+                "arguments": call.arguments_json if status == "completed" else "", "call_id": call.id,
+                "name": call.name}
+
+    def output(tokens: list[str]) -> list[dict]:
+        items = [message("completed", [text_part("".join(tokens))])] if with_message else []
+        return items + [function_call(i, c, "completed") for i, c in enumerate(calls)]
+
     def build_json(pad: int) -> list[bytes]:
-        tokens = _reply_tokens(payload, pad)
-        text = "".join(tokens)
-        body = response_obj("completed", [message("completed", [text_part(text)])], usage_of(len(tokens)))
+        tokens = _text_tokens(reply.text, pad)
+        body = response_obj("completed", output(tokens), usage_of(len(tokens)))
         return [(dumps(body) + "\n").encode()]
 
     def build_stream(pad: int) -> list[bytes]:
-        tokens = _reply_tokens(payload, pad)
+        tokens = _text_tokens(reply.text, pad)
         text = "".join(tokens)
         seq = iter(range(1 << 30))
-        where = {"item_id": mid, "output_index": 0, "content_index": 0}
 
         def ev(kind: str, **body: Any) -> bytes:
             return sse({"type": kind, "sequence_number": next(seq), **body}, event=kind)
@@ -524,28 +689,43 @@ def plan_responses(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
         events = [
             ev("response.created", response=response_obj("in_progress", [], None)),
             ev("response.in_progress", response=response_obj("in_progress", [], None)),
-            ev("response.output_item.added", output_index=0, item=message("in_progress", [])),
-            ev("response.content_part.added", **where, part=text_part("")),
         ]
-        events += [ev("response.output_text.delta", **where, delta=tok, logprobs=[], obfuscation="x" * (i % 4 + 1))
-                   for i, tok in enumerate(tokens)]
-        done_msg = message("completed", [text_part(text)])
-        events += [
-            ev("response.output_text.done", **where, text=text, logprobs=[]),
-            ev("response.content_part.done", **where, part=text_part(text)),
-            ev("response.output_item.done", output_index=0, item=done_msg),
-            ev("response.completed", response=response_obj("completed", [done_msg], usage_of(len(tokens)))),
-        ]
+        if with_message:
+            where = {"item_id": mid, "output_index": 0, "content_index": 0}
+            events += [ev("response.output_item.added", output_index=0, item=message("in_progress", [])),
+                       ev("response.content_part.added", **where, part=text_part(""))]
+            events += [ev("response.output_text.delta", **where, delta=tok, logprobs=[],
+                          obfuscation="x" * (i % 4 + 1)) for i, tok in enumerate(tokens)]
+            events += [
+                ev("response.output_text.done", **where, text=text, logprobs=[]),
+                ev("response.content_part.done", **where, part=text_part(text)),
+                ev("response.output_item.done", output_index=0, item=message("completed", [text_part(text)])),
+            ]
+        for i, call in enumerate(calls):
+            index, item = i + with_message, function_call(i, call, "in_progress")
+            events.append(ev("response.output_item.added", output_index=index, item=item))
+            events += [ev("response.function_call_arguments.delta", item_id=item["id"], output_index=index,
+                          delta=piece, obfuscation="y" * (j % 4 + 1))
+                       for j, piece in enumerate(call.argument_pieces())]
+            events += [ev("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+                          arguments=call.arguments_json),
+                       ev("response.output_item.done", output_index=index, item=function_call(i, call, "completed"))]
+        events.append(ev("response.completed", response=response_obj("completed", output(tokens),
+                                                                      usage_of(len(tokens)))))
         return events
 
     events = _padded(build_stream if streaming else build_json, knobs.response_bytes, streaming)
     return ResponsePlan(200, _openai_headers(req, SSE_TYPE if streaming else JSON_TYPE), events, streaming)
 
 
-def plan_messages(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
+def plan_messages(req: Request, payload: dict, knobs: Knobs, reply: Reply) -> ResponsePlan:
     streaming = bool(payload.get("stream"))
     mid, model = "msg_01" + _ident("", req, 22), str(payload.get("model", "claude-sonnet-4-5-20250929"))
     input_tokens = _prompt_tokens(req)
+    calls = reply.tool_calls
+    with_text = bool(reply.text) or not calls or knobs.response_bytes is not None
+    stop = "tool_use" if calls else "end_turn"
+    call_tokens = sum(len(c.argument_pieces()) + 1 for c in calls)
 
     def usage(n: int) -> dict:
         return {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
@@ -555,33 +735,108 @@ def plan_messages(req: Request, payload: dict, knobs: Knobs) -> ResponsePlan:
         return {"id": mid, "type": "message", "role": "assistant", "model": model, "content": content,
                 "stop_reason": stop, "stop_sequence": None, "usage": usage(n)}
 
+    def tool_use(call: ToolCall, complete: bool) -> dict:
+        return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments if complete else {}}
+
     def build_json(pad: int) -> list[bytes]:
-        tokens = _reply_tokens(payload, pad)
-        body = message([{"type": "text", "text": "".join(tokens)}], "end_turn", len(tokens))
+        tokens = _text_tokens(reply.text, pad)
+        content = [{"type": "text", "text": "".join(tokens)}] if with_text else []
+        content += [tool_use(c, True) for c in calls]
+        body = message(content, stop, len(tokens) + call_tokens)
         return [(dumps(body) + "\n").encode()]
 
     def build_stream(pad: int) -> list[bytes]:
-        tokens = _reply_tokens(payload, pad)
+        tokens = _text_tokens(reply.text, pad)
 
         def ev(kind: str, **body: Any) -> bytes:
             return sse({"type": kind, **body}, event=kind)
 
-        events = [
-            ev("message_start", message=message([], None, 1)),
-            ev("content_block_start", index=0, content_block={"type": "text", "text": ""}),
-            ev("ping"),
-        ]
-        events += [ev("content_block_delta", index=0, delta={"type": "text_delta", "text": tok}) for tok in tokens]
+        events = [ev("message_start", message=message([], None, 1))]
+        if with_text:
+            events += [ev("content_block_start", index=0, content_block={"type": "text", "text": ""}), ev("ping")]
+            events += [ev("content_block_delta", index=0, delta={"type": "text_delta", "text": tok})
+                       for tok in tokens]
+            events.append(ev("content_block_stop", index=0))
+        for i, call in enumerate(calls):
+            index = i + with_text
+            events.append(ev("content_block_start", index=index, content_block=tool_use(call, False)))
+            if not with_text and i == 0:
+                events.append(ev("ping"))
+            # Anthropic's first input_json_delta is empty; the JSON follows in pieces.
+            events += [ev("content_block_delta", index=index, delta={"type": "input_json_delta", "partial_json": p})
+                       for p in ["", *call.argument_pieces()]]
+            events.append(ev("content_block_stop", index=index))
         events += [
-            ev("content_block_stop", index=0),
-            ev("message_delta", delta={"stop_reason": "end_turn", "stop_sequence": None},
-               usage={"output_tokens": len(tokens)}),
+            ev("message_delta", delta={"stop_reason": stop, "stop_sequence": None},
+               usage={"output_tokens": len(tokens) + call_tokens}),
             ev("message_stop"),
         ]
         return events
 
     events = _padded(build_stream if streaming else build_json, knobs.response_bytes, streaming)
     return ResponsePlan(200, _anthropic_headers(req, SSE_TYPE if streaming else JSON_TYPE), events, streaming)
+
+
+GEMINI_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$")
+GEMINI_JSON_TYPE = "application/json; charset=UTF-8"
+
+
+def _gemini_headers(content_type: str) -> list[tuple[str, str]]:
+    return [("content-type", content_type), ("vary", "Origin, X-Origin, Referer"),
+            ("server-timing", "gfet4t7; dur=412"), ("x-content-type-options", "nosniff")]
+
+
+def plan_gemini(req: Request, payload: dict, knobs: Knobs, reply: Reply, model: str, method: str,
+                sse_stream: bool) -> ResponsePlan:
+    """Gemini generateContent, and streamGenerateContent: SSE (CRLF line ends) with
+    ``alt=sse``, else one JSON array whose elements are written as they come."""
+    prompt = _prompt_tokens(req)
+    if method == "countTokens":
+        body = {"totalTokens": prompt, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
+        return ResponsePlan(200, _gemini_headers(GEMINI_JSON_TYPE), [(dumps(body) + "\n").encode()], False)
+    streaming = method == "streamGenerateContent"
+    rid = _ident("", req, 22)
+    call_parts = [{"functionCall": {"name": c.name, "args": c.arguments}} for c in reply.tool_calls]
+    call_tokens = sum(len(c.argument_pieces()) + 1 for c in reply.tool_calls)
+    prompt_usage = {"promptTokenCount": prompt, "totalTokenCount": prompt,
+                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
+
+    def response(parts: list, n: int | None) -> dict:
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+        if n is not None:
+            candidate["finishReason"] = "STOP"          # Gemini says STOP after function calls too
+        candidate["index"] = 0
+        usage = prompt_usage if n is None else {**prompt_usage, "candidatesTokenCount": n + call_tokens,
+                                                "totalTokenCount": prompt + n + call_tokens}
+        return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": rid}
+
+    def build_json(pad: int) -> list[bytes]:
+        tokens = _text_tokens(reply.text, pad)
+        parts = ([{"text": "".join(tokens)}] if tokens or not call_parts else []) + call_parts
+        return [(dumps(response(parts, len(tokens))) + "\n").encode()]
+
+    def chunks(pad: int) -> list[dict]:
+        tokens = _text_tokens(reply.text, pad)
+        out = [response([{"text": tok}], None) for tok in tokens]
+        if call_parts or not out:
+            out.append(response(call_parts or [{"text": ""}], len(tokens)))
+        else:
+            out[-1] = response([{"text": tokens[-1]}], len(tokens))
+        return out
+
+    def build_sse(pad: int) -> list[bytes]:
+        return [f"data: {dumps(c)}\r\n\r\n".encode() for c in chunks(pad)]
+
+    def build_array(pad: int) -> list[bytes]:
+        texts = [json.dumps(c, indent=2, ensure_ascii=False) for c in chunks(pad)]
+        events = ["[" + texts[0]] + [",\r\n" + t for t in texts[1:]]
+        events[-1] += "]"
+        return [e.encode() for e in events]
+
+    build = build_json if not streaming else build_sse if sse_stream else build_array
+    events = _padded(build, knobs.response_bytes, streaming)
+    content_type = "text/event-stream" if streaming and sse_stream else GEMINI_JSON_TYPE
+    return ResponsePlan(200, _gemini_headers(content_type), events, streaming)
 
 
 OPENAI_ERRORS = {
@@ -603,11 +858,17 @@ ANTHROPIC_ERRORS = {
     500: ("api_error", "An unexpected error has occurred internal to Anthropic's systems."),
     529: ("overloaded_error", "Overloaded"),
 }
+GEMINI_ERRORS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
 def plan_error(req: Request, status: int, knobs: Knobs, message: str | None = None) -> ResponsePlan:
     anthropic = req.path.startswith("/v1/messages") or req.header("anthropic-version") is not None
-    if anthropic:
+    if GEMINI_PATH.match(urlsplit(req.path).path):
+        body = {"error": {"code": status, "message": message or "Request failed.",
+                          "status": GEMINI_ERRORS.get(status, "UNKNOWN")}}
+        headers = _gemini_headers(GEMINI_JSON_TYPE)
+    elif anthropic:
         kind, text = ANTHROPIC_ERRORS.get(status, ("api_error", "Error"))
         body = {"type": "error", "error": {"type": kind, "message": message or text},
                 "request_id": _ident("req_", req)}
@@ -621,7 +882,11 @@ def plan_error(req: Request, status: int, knobs: Knobs, message: str | None = No
     return ResponsePlan(status, headers, [(dumps(body) + "\n").encode()], False)
 
 
-def plan_response(req: Request, knobs: Knobs) -> ResponsePlan:
+# Tool call ids the way each API spells them.
+_CALL_ID_PREFIX = {"/v1/chat/completions": "call_", "/v1/responses": "call_", "/v1/messages": "toolu_01"}
+
+
+def plan_response(req: Request, knobs: Knobs, scripts: dict[str, list[dict]] | None = None) -> ResponsePlan:
     """Route a request to the response it gets."""
     if knobs.status is not None:
         return plan_error(req, knobs.status, knobs)
@@ -629,14 +894,23 @@ def plan_response(req: Request, knobs: Knobs) -> ResponsePlan:
     route = (req.method, url.path)
     llm = {"/v1/chat/completions": plan_chat_completion, "/v1/responses": plan_responses,
            "/v1/messages": plan_messages}
-    if req.method == "POST" and url.path in llm:
+    gemini = GEMINI_PATH.match(url.path) if req.method == "POST" else None
+    if req.method == "POST" and (url.path in llm or gemini):
         try:
             payload = json.loads(req.body)
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
         except ValueError:
             return plan_error(req, 400, knobs)
-        return llm[url.path](req, payload, knobs)
+        try:
+            reply = scripted_reply(req, payload, scripts or {}, _CALL_ID_PREFIX.get(url.path, ""))
+        except UnknownScript as e:
+            return plan_error(req, 400, knobs, f"llm_server has no script {e.args[0]!r}.")
+        reply = reply or default_reply(payload)
+        if gemini:
+            sse_stream = parse_qs(url.query).get("alt") == ["sse"]
+            return plan_gemini(req, payload, knobs, reply, unquote(gemini.group(2)), gemini.group(3), sse_stream)
+        return llm[url.path](req, payload, knobs, reply)
     if route == ("GET", "/v1/models"):
         if req.header("anthropic-version") is not None:
             data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"}
@@ -658,7 +932,6 @@ def plan_response(req: Request, knobs: Knobs) -> ResponsePlan:
         return ResponsePlan(200, [("content-type", req.header("content-type") or "application/octet-stream")],
                             [req.body], False)
     return plan_error(req, 404, knobs, f"Unknown request URL: {req.method} {url.path}.")
-
 
 @dataclass
 class Piece:
@@ -772,7 +1045,8 @@ class Channel:
         raise NotImplementedError
 
 
-async def run_exchange(req: Request, channel: Channel, log: ExchangeLog, meta: dict) -> None:
+async def run_exchange(req: Request, channel: Channel, log: ExchangeLog, meta: dict,
+                       scripts: dict[str, list[dict]] | None = None) -> None:
     """Answer one request on `channel` and log the exchange."""
     started = meta.pop("started")
     knobs = Knobs.from_request(req)
@@ -786,7 +1060,7 @@ async def run_exchange(req: Request, channel: Channel, log: ExchangeLog, meta: d
     sent_plain, sent_wire = bytearray(), bytearray()
     try:
         try:
-            plan = plan_response(req, knobs)
+            plan = plan_response(req, knobs, scripts)
         except Exception:
             traceback.print_exc()
             plan = plan_error(req, 500, knobs, "llm_server failed to plan this response")
@@ -911,7 +1185,7 @@ async def serve_h1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s
         index += 1
         req = Request(event.method.decode(), event.target.decode("latin-1"), headers, bytes(body), server.next_seq())
         meta = {"connection": cid, "stream": index, "client_port": port, "started": started}
-        await run_exchange(req, H1Channel(conn, writer, state), server.log, meta)
+        await run_exchange(req, H1Channel(conn, writer, state), server.log, meta, server.scripts.current())
         if state.closed or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
             break
         try:
@@ -1014,7 +1288,7 @@ class H2Conn:
         req = Request(pseudo.get(":method", ""), pseudo.get(":path", ""), headers, bytes(pending["body"]),
                       self.server.next_seq())
         meta = {"connection": self.cid, "stream": sid, "client_port": self.port, "started": pending["started"]}
-        await run_exchange(req, H2Channel(self, sid), self.server.log, meta)
+        await run_exchange(req, H2Channel(self, sid), self.server.log, meta, self.server.scripts.current())
 
 
 class H2Channel(Channel):
@@ -1077,8 +1351,9 @@ class H2Channel(Channel):
 
 
 class Server:
-    def __init__(self, log: ExchangeLog, context: ssl.SSLContext):
+    def __init__(self, log: ExchangeLog, context: ssl.SSLContext, scripts: ScriptBook | None = None):
         self.log, self.context = log, context
+        self.scripts = scripts or ScriptBook(None)
         self.seq = 0
         self.connections = 0
 
@@ -1109,10 +1384,10 @@ def server_context(cert: str, key: str) -> ssl.SSLContext:
     return ctx
 
 
-async def serve(host: str, port: int, log_path: str, cert: str, key: str) -> None:
+async def serve(host: str, port: int, log_path: str, cert: str, key: str, scripts: str | None = None) -> None:
     log = ExchangeLog(log_path)
     context = server_context(cert, key)
-    server = Server(log, context)
+    server = Server(log, context, ScriptBook(scripts))
     listeners = [await asyncio.start_server(server.accept, host, port, ssl=context, backlog=1024)]
     port = listeners[0].sockets[0].getsockname()[1]
     if host in ("127.0.0.1", "localhost"):
@@ -1138,8 +1413,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log", required=True, help="append one JSON line per exchange here")
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--scripts", help="JSON file of scripted conversations, re-read when it changes")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.log, args.cert, args.key))
+    asyncio.run(serve(args.host, args.port, args.log, args.cert, args.key, args.scripts))
 
 
 # ----------------------------------------------------------------------------
@@ -1212,14 +1488,18 @@ class LlmServer:
             server.exchanges(wait_for=2)
 
     `workdir` (default: a new temp dir, removed on exit) holds ca.pem, server.pem,
-    server-key.pem, exchanges.jsonl and server.stderr."""
+    server-key.pem, exchanges.jsonl, scripts.json and server.stderr. `scripts`
+    ({name: [turn, ...]}, see "Scripted conversations") can be added to later with
+    `add_script`, while the server runs."""
 
     def __init__(self, workdir: str | os.PathLike | None = None, host: str = "127.0.0.1",
-                 start_timeout: float = 15.0):
+                 start_timeout: float = 15.0, scripts: dict[str, list[dict]] | None = None):
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="llm-server-") if workdir is None else workdir)
         self.host, self.start_timeout = host, start_timeout
         self.log_path = self.workdir / "exchanges.jsonl"
+        self.scripts_path = self.workdir / "scripts.json"
+        self.scripts: dict[str, list[dict]] = dict(scripts or {})
         self.ca_file = self.cert_file = self.key_file = ""
         self.port = 0
         self.pid = 0
@@ -1229,13 +1509,27 @@ class LlmServer:
     def base_url(self) -> str:
         return f"https://localhost:{self.port}"
 
+    def add_script(self, name: str, turns: list[dict]) -> str:
+        """Add (or replace) a script; returns the marker that selects it in a prompt."""
+        self.scripts[name] = turns
+        self._write_scripts()
+        return f"[llmtap-script:{name}]"
+
+    def _write_scripts(self) -> None:
+        # Written whole and renamed into place: the server never reads half a file.
+        scratch = self.scripts_path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(self.scripts, ensure_ascii=False))
+        os.replace(scratch, self.scripts_path)
+
     def start(self) -> "LlmServer":
         self.ca_file, self.cert_file, self.key_file = make_test_pki(self.workdir)
+        self._write_scripts()
         self.log_path.touch()
         self._stderr = open(self.workdir / "server.stderr", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--host", self.host, "--port", "0",
-             "--log", str(self.log_path), "--cert", self.cert_file, "--key", self.key_file],
+             "--log", str(self.log_path), "--cert", self.cert_file, "--key", self.key_file,
+             "--scripts", str(self.scripts_path)],
             stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL)
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
