@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 LLMTAP_REQUIRE_EBPF ?= 1
 export LLMTAP_REQUIRE_EBPF
 
-.PHONY: install host run test bench bench-ebpf bench-genai
+.PHONY: install host run test bench bench-ebpf bench-genai bench-pii
 
 $(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json \
                     tests/agents/package-lock.json
@@ -55,3 +55,7 @@ bench-genai: install
 	$(PY) bench/genai_semconv.py
 	$(PY) bench/token_count.py
 	$(PY) bench/genai_chain.py
+
+# PII redaction against stock presidio on the labeled corpus.
+bench-pii: install
+	$(PY) bench/pii_redaction.py --rounds 3

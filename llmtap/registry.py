@@ -29,6 +29,7 @@ _BUILTIN_MODULES = [
     "llmtap.processors.token_count",
     "llmtap.processors.cost_attribution",
     "llmtap.processors.agent_session",
+    "llmtap.processors.pii_redaction",
     "llmtap.exporters.otlp",
     "llmtap.exporters.otlphttp",
     "llmtap.exporters.file",
