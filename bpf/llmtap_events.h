@@ -25,8 +25,9 @@
 enum llmtap_event_kind {
     LLMTAP_EV_TLS_DATA = 1,   /* plaintext bytes of one SSL_read/SSL_write call (or a segment of it) */
     LLMTAP_EV_TLS_FREE = 2,   /* SSL_free: the connection is gone; data = u64 final write offset, u64 final read offset */
-    LLMTAP_EV_PROC_EXEC = 3,  /* a process called execve; data = the file name */
-    LLMTAP_EV_PROC_EXIT = 4,  /* a whole process (thread group) exited */
+    LLMTAP_EV_PROC_EXEC = 3,  /* a process called execve; data = struct llmtap_process (path, args) */
+    LLMTAP_EV_PROC_EXIT = 4,  /* a whole process (thread group) exited; data = struct llmtap_process */
+    LLMTAP_EV_PROC_FORK = 5,  /* a new process (not a thread); data = struct llmtap_process */
 };
 
 enum llmtap_direction {
@@ -42,7 +43,9 @@ enum llmtap_drop {
     LLMTAP_DROP_READ_FAILED_BYTES = 3,
     LLMTAP_DROP_TOO_LONG_BYTES = 4,
     LLMTAP_IGNORED_BYTES = 5,   /* not a loss: bytes of connections user space ruled out */
-    LLMTAP_DROP_COUNT = 6,
+    LLMTAP_DROP_PROC_RING_FULL_EVENTS = 6,  /* process events (exec, exit, fork) the ring buffer had no room for */
+    LLMTAP_DROP_PROC_ARGS_READ_FAILED = 7,  /* exec events sent without their arguments (unreadable) */
+    LLMTAP_DROP_COUNT = 8,
 };
 
 struct llmtap_event_header {
@@ -61,6 +64,25 @@ struct llmtap_event_header {
 struct llmtap_event {
     struct llmtap_event_header h;
     u8 data[LLMTAP_SEGMENT_BYTES];
+};
+
+/* Process events: this follows the header in data[]. Exec events carry the path
+ * and then args_bytes bytes of the argument area (NUL-separated argv, as
+ * /proc/<pid>/cmdline); exit and fork events end before `path`.
+ *
+ * A process is identified by (pid, start_ns): the thread group leader's start
+ * time, CLOCK_BOOTTIME, which pid reuse cannot repeat. */
+struct llmtap_process {
+    u32 ppid;             /* the real parent's thread group id */
+    u32 uid;              /* effective uid (objective credentials, as ps shows) */
+    u64 start_ns;         /* this process's start (its fork), CLOCK_BOOTTIME */
+    u64 parent_start_ns;  /* the parent's, likewise: (ppid, parent_start_ns) names the parent */
+    u64 cgroup_id;        /* cgroup v2 id: the inode of its cgroup directory */
+    u32 exit_code;        /* exit: task->exit_code = (status << 8) | signal, 0x80 = core dumped */
+    u32 path_bytes;       /* exec: bytes of path[], the NUL included */
+    u32 args_bytes;       /* exec: bytes of the argument area copied after path[] */
+    u32 args_total;       /* exec: size of the whole argument area; more than args_bytes = truncated */
+    char path[LLMTAP_PATH_BYTES];  /* exec: the file given to execve */
 };
 
 #endif

@@ -4,12 +4,20 @@
  * probe saves the buffer pointer per thread, the return probe copies the bytes
  * actually transferred into the ring buffer, split into ordered segments of
  * LLMTAP_SEGMENT_BYTES. SSL_free ends a connection. The sched tracepoints report
- * exec (so user space can attach to new binaries) and process exit (so in-flight
- * exchanges of a killed client are reported with what was received).
+ * exec (so user space can attach to new binaries, and with the program's path and
+ * arguments, build the process tree), fork (a new process that may never exec: a
+ * shell's subshell) and process exit (its exit code; in-flight exchanges of a
+ * killed client are then reported with what was received).
  *
  * Set by user space at compile time:
  *   LLMTAP_SELF_PID   llmtap's own pid, never traced (its exporters speak TLS too)
  *   LLMTAP_HAVE_GROUP_DEAD  the exit tracepoint has the group_dead field (5.x+ kernels vary)
+ *   LLMTAP_ARGS_BYTES  bytes of an exec'd program's arguments to copy (0: none)
+ *   LLMTAP_PROCESS_FORKS  report new processes (fork without exec) too
+ *   LLMTAP_OFF_*       offsets of the task_struct, cred and mm_struct fields read, from
+ *                      the running kernel's BTF (receiver/ebpf/btf.py)
+ *   LLMTAP_NO_BTF      the kernel has no BTF: process events carry pid, uid, cgroup and
+ *                      path only (no parent, start time, exit code, arguments or forks)
  *
  * Nothing is lost silently: a failed copy or a full ring buffer is counted in
  * `drops`, and the stream offsets still advance so user space sees the gap.
@@ -256,14 +264,100 @@ int enter_ssl_free(struct pt_regs *ctx) {
     return 0;
 }
 
-TRACEPOINT_PROBE(sched, sched_process_exec) {
+/* --- Process events --------------------------------------------------------------
+ * Task fields are read at offsets user space took from the running kernel's BTF
+ * (LLMTAP_OFF_*), not from the headers bcc compiles with, which may be another
+ * kernel's. */
+
+static __always_inline u64 task_u64(const void *task, u32 off) {
+    u64 v = 0;
+    bpf_probe_read_kernel(&v, sizeof(v), (const char *)task + off);
+    return v;
+}
+
+static __always_inline u32 task_u32(const void *task, u32 off) {
+    u32 v = 0;
+    bpf_probe_read_kernel(&v, sizeof(v), (const char *)task + off);
+    return v;
+}
+
+static __always_inline void *task_ptr(const void *task, u32 off) {
+    return (void *)task_u64(task, off);
+}
+
+/* The leader's start time: a process's, whichever of its threads is at hand. */
+static __always_inline u64 process_start(const void *task) {
+    return task_u64(task_ptr(task, LLMTAP_OFF_TASK_GROUP_LEADER), LLMTAP_OFF_TASK_START_BOOTTIME);
+}
+
+/* Fill the header and the ids of `task` (a thread group leader or any of its threads). */
+static __always_inline struct llmtap_process *process_event(struct llmtap_event *ev, u32 kind, const void *task) {
+    __builtin_memset(&ev->h, 0, sizeof(ev->h));
+    struct llmtap_process *p = (struct llmtap_process *)ev->data;
+    __builtin_memset(p, 0, sizeof(*p) - LLMTAP_PATH_BYTES);
+    ev->h.kind = kind;
+    ev->h.ts_ns = bpf_ktime_get_ns();
+    bpf_get_current_comm(&ev->h.comm, sizeof(ev->h.comm));
+    p->cgroup_id = bpf_get_current_cgroup_id();  /* a forked child is in its parent's cgroup */
+#ifdef LLMTAP_NO_BTF
+    /* No field offsets: only what the helpers tell of the current task (exec and exit run in it). */
     u64 id = bpf_get_current_pid_tgid();
-    struct llmtap_event *ev = small_event();
+    ev->h.pid = id >> 32;
+    ev->h.tid = (u32)id;
+    p->uid = (u32)bpf_get_current_uid_gid();
+#else
+    ev->h.pid = task_u32(task, LLMTAP_OFF_TASK_TGID);
+    ev->h.tid = task_u32(task, LLMTAP_OFF_TASK_PID);
+    void *parent = task_ptr(task, LLMTAP_OFF_TASK_REAL_PARENT);
+    p->ppid = task_u32(parent, LLMTAP_OFF_TASK_TGID);
+    p->start_ns = process_start(task);
+    p->parent_start_ns = process_start(parent);
+    p->uid = task_u32(task_ptr(task, LLMTAP_OFF_TASK_REAL_CRED), LLMTAP_OFF_CRED_EUID);
+#endif
+    return p;
+}
+
+/* Without a wakeup: user space collects process events when it next polls (within its poll
+ * interval). Waking the reader costs an interrupt and a cross-CPU wakeup per event (~20 µs in a
+ * KVM guest, where each IPI exits to the hypervisor), which an exec-heavy workload pays three times
+ * per command. */
+static __always_inline void emit_process(struct llmtap_event *ev, u32 data_bytes) {
+    ev->h.data_bytes = data_bytes;
+    if (events.ringbuf_output(ev, sizeof(ev->h) + data_bytes, BPF_RB_NO_WAKEUP) != 0)
+        count_drop(LLMTAP_DROP_PROC_RING_FULL_EVENTS, 1);
+}
+
+#define PROCESS_IDS_BYTES (sizeof(struct llmtap_process) - LLMTAP_PATH_BYTES)
+
+TRACEPOINT_PROBE(sched, sched_process_exec) {
+    u32 zero = 0;
+    struct llmtap_event *ev = scratch.lookup(&zero);
     if (!ev)
         return 0;
+    void *task = (void *)bpf_get_current_task();
+    struct llmtap_process *p = process_event(ev, LLMTAP_EV_PROC_EXEC, task);
     unsigned short loc = args->data_loc_filename & 0xFFFF;
-    int n = bpf_probe_read_kernel_str(ev->data, LLMTAP_PATH_BYTES, (void *)args + loc);
-    emit_small(ev, LLMTAP_EV_PROC_EXEC, id, 0, n);
+    int n = bpf_probe_read_kernel_str(p->path, LLMTAP_PATH_BYTES, (void *)args + loc);
+    p->path_bytes = n > 0 ? n : 0;
+    u32 data_bytes = sizeof(struct llmtap_process);
+#if LLMTAP_ARGS_BYTES > 0
+    /* The new image's argument area: argv as NUL-separated strings, bounded. */
+    void *mm = task_ptr(task, LLMTAP_OFF_TASK_MM);
+    u64 arg_start = task_u64(mm, LLMTAP_OFF_MM_ARG_START);
+    u64 arg_end = task_u64(mm, LLMTAP_OFF_MM_ARG_END);
+    u64 total = arg_end > arg_start ? arg_end - arg_start : 0;
+    p->args_total = total;
+    u32 len = total < LLMTAP_ARGS_BYTES ? total : LLMTAP_ARGS_BYTES;
+    if (len > 0 && len <= LLMTAP_ARGS_BYTES) {
+        if (bpf_probe_read_user(ev->data + sizeof(struct llmtap_process), len, (void *)arg_start) == 0) {
+            p->args_bytes = len;
+            data_bytes += len;
+        } else {
+            count_drop(LLMTAP_DROP_PROC_ARGS_READ_FAILED, 1);
+        }
+    }
+#endif
+    emit_process(ev, data_bytes);
     return 0;
 }
 
@@ -276,8 +370,33 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     if ((u32)id != (id >> 32))
         return 0;
 #endif
-    struct llmtap_event *ev = small_event();
-    if (ev)
-        emit_small(ev, LLMTAP_EV_PROC_EXIT, id, 0, 0);
+    u32 zero = 0;
+    struct llmtap_event *ev = scratch.lookup(&zero);
+    if (!ev)
+        return 0;
+    void *task = (void *)bpf_get_current_task();
+    struct llmtap_process *p = process_event(ev, LLMTAP_EV_PROC_EXIT, task);
+#ifndef LLMTAP_NO_BTF
+    /* The last thread out: its exit code is the group's (exit_group, or the signal that killed it). */
+    p->exit_code = task_u32(task, LLMTAP_OFF_TASK_EXIT_CODE);
+#endif
+    emit_process(ev, PROCESS_IDS_BYTES);
     return 0;
 }
+
+#ifdef LLMTAP_PROCESS_FORKS
+/* A raw tracepoint, for the child's task_struct (the plain one names only pids, threads included):
+ * args[0] is the parent, args[1] the child. New threads are not processes and are skipped. */
+RAW_TRACEPOINT_PROBE(sched_process_fork) {
+    void *child = (void *)ctx->args[1];
+    if (task_u32(child, LLMTAP_OFF_TASK_PID) != task_u32(child, LLMTAP_OFF_TASK_TGID))
+        return 0;
+    u32 zero = 0;
+    struct llmtap_event *ev = scratch.lookup(&zero);
+    if (!ev)
+        return 0;
+    process_event(ev, LLMTAP_EV_PROC_FORK, child);
+    emit_process(ev, PROCESS_IDS_BYTES);
+    return 0;
+}
+#endif

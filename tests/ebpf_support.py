@@ -3,7 +3,9 @@ collected in memory.
 
 `Capture` runs one EbpfReceiver (built by its factory from a config dict, as the
 service would) on an event loop of its own thread, so module-scoped fixtures can
-share one load of the probes. Its consumer keeps every span with its resource.
+share one load of the probes. Its consumer keeps every span with its resource:
+the exchange spans (CLIENT, found by their client's pid) and the process spans
+of agent processes and their descendants (INTERNAL, `exec …`).
 
 When eBPF cannot be used, `require_ebpf()` fails the test if LLMTAP_REQUIRE_EBPF
 is set (as `make test` and CI set it) and skips it otherwise.
@@ -64,7 +66,9 @@ class CapturedSpan:
 
     @property
     def pid(self) -> int:
-        return self.attrs.get("process.pid", 0)
+        """The pid of the client that made this exchange; 0 for a process span (`exec …`, INTERNAL),
+        which a test finds by its attributes."""
+        return self.attrs.get("process.pid", 0) if self.span.kind == Span.SPAN_KIND_CLIENT else 0
 
 
 class _Collect(Consumer):

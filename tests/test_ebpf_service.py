@@ -88,9 +88,15 @@ def spans_in(path: Path) -> list[dict]:
             for ss in rs["scopeSpans"] for span in ss["spans"]]
 
 
+def exchange_spans(path: Path) -> list[dict]:
+    """The spans of LLM calls (CLIENT), without the process spans of the clients."""
+    return [span for span in spans_in(path) if span["kind"] == 3]
+
+
 def wait_for_spans(path: Path, n: int, timeout: float = 30) -> list[dict]:
+    """The exchange spans in the file, once there are `n`."""
     deadline = time.monotonic() + timeout
-    while len(found := spans_in(path)) < n and time.monotonic() < deadline:
+    while len(found := exchange_spans(path)) < n and time.monotonic() < deadline:
         time.sleep(0.1)
     return found
 
@@ -126,7 +132,7 @@ def test_in_process_ebpf_and_otlp_in_one_pipeline(tmp_dir, server):
     run_client("anthropic", "messages_stream", server)
     assert len(wait_for_spans(tmp_dir / "out.jsonl", 2)) >= 2
     assert llmtap.stop() == 0  # and whatever was in flight is flushed by then
-    spans = spans_in(tmp_dir / "out.jsonl")
+    spans = exchange_spans(tmp_dir / "out.jsonl")
     mine = [s for s in spans if attrs(s)["process.pid"] == client.pid]
     assert len(mine) == 1 and mine[0]["kind"] == 3  # SPAN_KIND_CLIENT
     assert attrs(mine[0])["http.response.status_code"] == 200

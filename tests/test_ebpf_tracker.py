@@ -163,11 +163,23 @@ def test_a_filtered_process_is_ruled_out_before_parsing(ignored):
     assert tracker.ignored_bytes["process_filtered"] > 0
 
 
-def test_an_exec_event_names_the_executable(tracker):
-    exec_ev = Event(Kind.PROC_EXEC, PID, PID, 0, 0, 1, 0, 0, "node", b"/usr/bin/node\0")
+def test_a_connection_s_process_is_asked_once_and_its_llm_requests_are_told(ignored):
+    asked, llm_requests = [], []
+
+    def process_info(pid, comm=""):
+        asked.append(pid)
+        return ProcessInfo(pid, "/usr/bin/node", comm)
+
+    tracker = ConnectionTracker(lambda accept: HttpConnectionParser(accept=accept),
+                                EndpointMatcher([EndpointRule("localhost", "/v1/*")]),
+                                process_info=process_info, llm_request=llm_requests.append)
     s = Stream()
-    (o,) = feed(tracker, exec_ev, s.write(request()), s.read(response()))
-    assert o.process.executable_path == "/usr/bin/node" and o.process.executable_name == "node"
+    first, second = feed(tracker, s.write(request(host="localhost")), s.read(response()),
+                         s.write(request(host="localhost", path="/healthz")), s.read(response()),
+                         s.write(request(host="localhost")), s.read(response()))
+    assert first.process.executable_name == second.process.executable_name == "node"
+    assert asked == [PID]
+    assert llm_requests == [PID, PID]  # the /healthz request is no LLM request
 
 
 def test_an_sdk_hanging_up_after_the_last_sse_event_is_not_an_error(tracker):

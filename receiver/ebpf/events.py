@@ -30,6 +30,7 @@ def _constants(header: str) -> dict[str, int]:
 C = _constants(bpf_source(HEADER_FILE))
 SEGMENT_BYTES = C["LLMTAP_SEGMENT_BYTES"]
 MAX_SEGMENTS = C["LLMTAP_MAX_SEGMENTS"]
+PATH_BYTES = C["LLMTAP_PATH_BYTES"]
 
 
 class Kind(enum.IntEnum):
@@ -37,6 +38,7 @@ class Kind(enum.IntEnum):
     TLS_FREE = C["LLMTAP_EV_TLS_FREE"]
     PROC_EXEC = C["LLMTAP_EV_PROC_EXEC"]
     PROC_EXIT = C["LLMTAP_EV_PROC_EXIT"]
+    PROC_FORK = C["LLMTAP_EV_PROC_FORK"]
 
 
 class Drop(enum.IntEnum):
@@ -47,6 +49,8 @@ class Drop(enum.IntEnum):
     READ_FAILED_BYTES = C["LLMTAP_DROP_READ_FAILED_BYTES"]
     TOO_LONG_BYTES = C["LLMTAP_DROP_TOO_LONG_BYTES"]
     IGNORED_BYTES = C["LLMTAP_IGNORED_BYTES"]
+    PROC_RING_FULL_EVENTS = C["LLMTAP_DROP_PROC_RING_FULL_EVENTS"]
+    PROC_ARGS_READ_FAILED = C["LLMTAP_DROP_PROC_ARGS_READ_FAILED"]
 
 
 # struct llmtap_event_header: kind pid tid direction conn ts_ns stream_offset call_bytes data_bytes comm[16]
@@ -90,3 +94,55 @@ def encode(event: Event) -> bytes:
     comm = event.comm.encode()[:15]
     return _HEADER.pack(event.kind, event.pid, event.tid, event.direction, event.conn, event.ts_ns,
                         event.stream_offset, event.call_bytes, len(event.data), comm) + event.data
+
+
+# struct llmtap_process: ppid uid start_ns parent_start_ns cgroup_id exit_code path_bytes args_bytes args_total,
+# then path[LLMTAP_PATH_BYTES] (exec events only) and the arguments.
+_PROCESS_IDS = struct.Struct("<IIQQQIIII")
+PROCESS_IDS_BYTES = _PROCESS_IDS.size
+assert PROCESS_IDS_BYTES == 48, "struct llmtap_process changed: update events.py"
+PROCESS_BYTES = PROCESS_IDS_BYTES + PATH_BYTES
+# The most argument bytes one event can carry (data[] holds SEGMENT_BYTES).
+MAX_ARGS_BYTES = SEGMENT_BYTES - PROCESS_BYTES
+
+
+@dataclass(slots=True)
+class ProcessEvent:
+    """The data of an exec, exit or fork event."""
+    ppid: int
+    uid: int
+    start_ns: int         # CLOCK_BOOTTIME, the process's fork
+    parent_start_ns: int
+    cgroup_id: int
+    exit_code: int = 0    # exit: (status << 8) | signal
+    path: str = ""        # exec
+    args: bytes = b""     # exec: NUL-separated argv, possibly cut short
+    args_total: int = 0   # exec: size of the whole argument area
+
+    @property
+    def args_truncated(self) -> bool:
+        return self.args_total > len(self.args)
+
+
+def decode_process(data: bytes) -> ProcessEvent:
+    """The data of a PROC_* event. Raises ValueError when it is too short for what it says it holds."""
+    if len(data) < PROCESS_IDS_BYTES:
+        raise ValueError(f"process event of {len(data)} bytes is shorter than its {PROCESS_IDS_BYTES}-byte ids")
+    ppid, uid, start, parent_start, cgroup, code, path_bytes, args_bytes, args_total = _PROCESS_IDS.unpack_from(data)
+    path = b""
+    if path_bytes:
+        path = data[PROCESS_IDS_BYTES:PROCESS_IDS_BYTES + min(path_bytes, PATH_BYTES)].split(b"\0", 1)[0]
+    args = data[PROCESS_BYTES:PROCESS_BYTES + args_bytes] if args_bytes else b""
+    if len(args) < args_bytes:
+        raise ValueError(f"process event says {args_bytes} argument bytes, holds {len(args)}")
+    return ProcessEvent(ppid, uid, start, parent_start, cgroup, code, path.decode("utf-8", "replace"), args,
+                        max(args_total, len(args)))
+
+
+def encode_process(p: ProcessEvent) -> bytes:
+    """The data the kernel would have written (tests and capture replay)."""
+    ids = _PROCESS_IDS.pack(p.ppid, p.uid, p.start_ns, p.parent_start_ns, p.cgroup_id, p.exit_code,
+                            len(p.path.encode()) + 1 if p.path else 0, len(p.args), p.args_total)
+    if not p.path and not p.args:
+        return ids
+    return ids + p.path.encode().ljust(PATH_BYTES, b"\0")[:PATH_BYTES] + p.args

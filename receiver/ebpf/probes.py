@@ -6,6 +6,9 @@ given, and hands every ring-buffer record to a callback as an `Event`. It also
 reads the kernel's drop counters and marks connections the kernel should stop
 copying. It does no parsing.
 
+The process probes read task_struct fields at offsets found in the running
+kernel's BTF (btf.py), so the headers bcc compiles with may be another kernel's.
+
 bcc comes from the distribution (Debian's python3-bpfcc); its Python module
 lives outside any virtualenv, so `import_bcc` looks there too.
 """
@@ -20,6 +23,7 @@ from importlib.resources import as_file, files
 from typing import Callable
 
 from llmtap.receiver.ebpf import events
+from llmtap.receiver.ebpf.btf import PROCESS_FIELDS, BtfError, process_field_offsets
 from llmtap.receiver.ebpf.tlslib import TlsLibrary
 
 log = logging.getLogger("llmtap.receiver.ebpf")
@@ -62,13 +66,34 @@ def import_bcc():
 
 
 class TlsProbes:
+    """`args_bytes`: how much of an exec'd program's arguments the kernel copies (0: none);
+    `forks`: whether new processes that have not exec'd are reported too. On a kernel without
+    BTF neither is possible: `process_tree_problem` then says why, and process events carry only
+    pid, uid, cgroup and path."""
+
     def __init__(self, ring_buffer_bytes: int, on_event: Callable[[events.Event], None],
-                 on_bad_record: Callable[[str], None]):
+                 on_bad_record: Callable[[str], None], *, args_bytes: int = 0, forks: bool = False):
         bcc = import_bcc()
         pages = max(1, ring_buffer_bytes // os.sysconf("SC_PAGE_SIZE"))
         if pages & (pages - 1):
             raise ValueError(f"ring buffer size must be a power of two pages, got {pages}")
-        cflags = [f"-DLLMTAP_SELF_PID={os.getpid()}", f"-DLLMTAP_RING_PAGES={pages}", "-Wno-macro-redefined"]
+        if not 0 <= args_bytes <= events.MAX_ARGS_BYTES:
+            raise ValueError(f"args_bytes must be 0..{events.MAX_ARGS_BYTES}, got {args_bytes}")
+        # Without BTF the TLS capture works on; the process tree does not (see process_tree_problem).
+        try:
+            offsets = process_field_offsets()
+            self.process_tree_problem = ""
+        except BtfError as e:
+            offsets = {macro: 0 for macro in PROCESS_FIELDS}
+            self.process_tree_problem = str(e)
+            args_bytes, forks = 0, False
+        cflags = [f"-DLLMTAP_SELF_PID={os.getpid()}", f"-DLLMTAP_RING_PAGES={pages}", "-Wno-macro-redefined",
+                  f"-DLLMTAP_ARGS_BYTES={args_bytes}"]
+        cflags += [f"-D{macro}={offset}" for macro, offset in offsets.items()]
+        if self.process_tree_problem:
+            cflags.append("-DLLMTAP_NO_BTF=1")
+        if forks:
+            cflags.append("-DLLMTAP_PROCESS_FORKS=1")
         if _exit_has_group_dead():
             cflags.append("-DLLMTAP_HAVE_GROUP_DEAD=1")
         with as_file(files("llmtap.bpf")) as bpf_dir:
@@ -105,8 +130,11 @@ class TlsProbes:
         self.attached.append(library)
 
     def poll(self, timeout_ms: int) -> None:
-        """Deliver every ready record to on_event; wait up to timeout_ms for the first."""
+        """Deliver every ready record to on_event; wait up to timeout_ms for one that wakes us.
+        Process events wake no one (tls_capture.c says why): they are taken here, at the latest
+        timeout_ms after they were written."""
         self._bpf.ring_buffer_poll(timeout_ms)
+        self._bpf.ring_buffer_consume()
 
     def drops(self) -> dict[events.Drop, int]:
         """Kernel counters since load, summed over CPUs."""

@@ -1,4 +1,4 @@
-"""An observed HTTP exchange as an OTLP CLIENT span.
+"""An observed HTTP exchange as an OTLP CLIENT span, and a process as an INTERNAL one.
 
 Standard attributes follow the OpenTelemetry HTTP and process semantic
 conventions; everything llmtap captured beyond them (allow-listed headers,
@@ -23,21 +23,50 @@ Status: ERROR with `error.type` = the status code for 4xx/5xx, `incomplete` for 
 short (connection closed or process exited mid-response, bytes lost), `capture` for a complete
 exchange the capture had trouble with. An SSE stream whose client hung up right after the
 stream's final event (openai and anthropic SDKs do) is incomplete but not an error.
+
+Every span of a process llmtap tracks also carries the process tree (processes.py):
+
+    process.parent_pid                       int
+    llmtap.process.start_time_unix_nano      int: with process.pid, the process's identity
+    llmtap.agent.pid / .start_time_unix_nano / .name   its nearest agent ancestor-or-self, if any
+
+A process span (`exec {process.executable.name}`, INTERNAL, exec → exit; span id
+processes.process_span_id(pid, start)) has those and:
+
+    process.executable.path     the file given to execve (for a `#!` script: the script)
+    process.command_args        string[]: argv, secret-looking values "<REDACTED>" (argsecrets.py)
+    llmtap.process.command_args.truncated   true when argv was longer than max_args_bytes
+    process.exit.code           int: the exit status; 128 + signal when a signal killed it (as a shell says)
+    llmtap.process.exit.signal  int, when a signal killed it (status ERROR, error.type = SIGKILL…)
+    process.owner, process.user.id   effective user (name, when the machine knows it)
+    container.id, llmtap.process.cgroup_id
+    llmtap.process.parent_start_time_unix_nano   the parent's identity with process.parent_pid
+    llmtap.process.running      true: still running at shutdown (the span ends then)
+    llmtap.process.fork_only    true: forked and never exec'd (runs its parent's program)
+    llmtap.process.started_before_capture   true: found in /proc, its start is /proc's (10 ms)
+
+A non-zero exit status is status ERROR with error.type = the status.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import pwd
+import signal
 import socket
 from collections import defaultdict
-from typing import Iterable
+from typing import Callable, Iterable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from llmtap import __version__, attributes
+from llmtap.receiver.ebpf.argsecrets import redact_args
+from llmtap.receiver.ebpf.cgroups import container_id
 from llmtap.receiver.ebpf.endpoints import split_authority
 from llmtap.receiver.ebpf.headers import scrub_url
+from llmtap.receiver.ebpf.processes import Finished, ProcessTable
 from llmtap.receiver.ebpf.tracker import Observed
 
 SCOPE_NAME = "llmtap.receiver.ebpf"
@@ -51,7 +80,8 @@ def _headers(attrs: dict, prefix: str, headers: Iterable[tuple[str, str]]) -> No
         attrs[f"{prefix}.{name}"] = values
 
 
-def exchange_span(span: Span, observed: Observed, clock_offset_ns: int) -> Span:
+def exchange_span(span: Span, observed: Observed, clock_offset_ns: int,
+                  process_attributes: dict[str, object] | None = None) -> Span:
     """Fill `span` in place. `clock_offset_ns` turns the kernel's CLOCK_MONOTONIC stamps into Unix time."""
     x, proc = observed.exchange, observed.process
     host, port = split_authority(x.authority, 443 if x.scheme == "https" else 80)
@@ -69,6 +99,8 @@ def exchange_span(span: Span, observed: Observed, clock_offset_ns: int) -> Span:
     }
     if proc.executable_path:
         attrs["process.executable.path"] = proc.executable_path
+    if process_attributes:
+        attrs.update(process_attributes)
     if x.user_agent:
         attrs["user_agent.original"] = x.user_agent
     if x.status is not None:
@@ -111,22 +143,99 @@ def exchange_span(span: Span, observed: Observed, clock_offset_ns: int) -> Span:
     return span
 
 
-def traces_request(observed: list[Observed], clock_offset_ns: int,
-                   service_name: str = "") -> ExportTraceServiceRequest:
-    """One request, one ResourceSpans per process (service.name is the executable's unless configured)."""
+@functools.lru_cache(maxsize=4096)
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return ""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def process_span(span: Span, finished: Finished, table: ProcessTable, clock_offset_ns: int, now_ns: int) -> Span:
+    """Fill `span` in place: one process, exec (or fork) to exit, or to `now_ns` if still running."""
+    p, agent = finished.process, finished.agent
+    attrs: dict[str, object] = {"process.pid": p.pid, "process.parent_pid": p.ppid,
+                                "process.executable.name": p.executable_name or "unknown"}
+    if p.executable_path:
+        attrs["process.executable.path"] = p.executable_path
+    if p.argv:
+        attrs["process.command_args"] = redact_args(p.argv)
+    if p.args_truncated:
+        attrs["llmtap.process.command_args.truncated"] = True
+    status = span.status
+    if p.exit_code is not None:
+        sig = p.exit_signal
+        attrs["process.exit.code"] = 128 + sig if sig else p.exit_status
+        if sig:
+            attrs["llmtap.process.exit.signal"] = sig
+            status.code, status.message = Status.STATUS_CODE_ERROR, f"killed by {_signal_name(sig)}"
+            attrs["error.type"] = _signal_name(sig)
+        elif p.exit_status:
+            status.code, status.message = Status.STATUS_CODE_ERROR, f"exit status {p.exit_status}"
+            attrs["error.type"] = str(p.exit_status)
+    if p.uid >= 0:
+        attrs["process.user.id"] = p.uid
+        owner = user_name(p.uid)
+        if owner:
+            attrs["process.owner"] = owner
+    container = container_id(table.cgroup_path(p))
+    if container:
+        attrs["container.id"] = container
+    if p.cgroup_id:
+        attrs["llmtap.process.cgroup_id"] = p.cgroup_id
+    attrs["llmtap.process.start_time_unix_nano"] = table.start_time_unix_nano(p)
+    parent_start = p.parent.start if p.parent is not None else p.parent_start
+    if parent_start:
+        attrs["llmtap.process.parent_start_time_unix_nano"] = table.unix_ns(parent_start)
+    if finished.running:
+        attrs["llmtap.process.running"] = True
+    if p.execs == 0 and not p.from_proc:
+        attrs["llmtap.process.fork_only"] = True
+    if p.from_proc:
+        attrs["llmtap.process.started_before_capture"] = True
+    attrs.update(table.agent_attributes(agent))
+
+    span.trace_id, span.span_id = os.urandom(16), table.span_id(p)
+    span.name = f"exec {attrs['process.executable.name']}"
+    span.kind = Span.SPAN_KIND_INTERNAL
+    end = p.ended_ns if p.ended_ns is not None else now_ns
+    span.start_time_unix_nano = p.began_ns + clock_offset_ns
+    span.end_time_unix_nano = max(end, p.began_ns) + clock_offset_ns
+    attributes.add(span.attributes, attrs)
+    return span
+
+
+def traces_request(observed: list[Observed], clock_offset_ns: int, service_name: str = "", *,
+                   process_attributes: Callable[[int], dict[str, object]] | None = None,
+                   processes: Iterable[Finished] = (), table: ProcessTable | None = None,
+                   now_ns: int = 0) -> ExportTraceServiceRequest:
+    """One request, one ResourceSpans per process (service.name is the executable's unless configured):
+    its exchanges, and its process span if it is among `processes` (which needs `table`)."""
     request = ExportTraceServiceRequest()
-    by_process: dict[int, list[Observed]] = defaultdict(list)
+    by_process: dict[int, tuple[str, list]] = {}
     for o in observed:
-        by_process[o.process.pid].append(o)
+        by_process.setdefault(o.process.pid, (o.process.executable_name, []))[1].append(o)
+    for f in processes:
+        by_process.setdefault(f.process.pid, (f.process.executable_name, []))[1].append(f)
     host_name = socket.gethostname()
-    for items in by_process.values():
+    for name, items in by_process.values():
         rs = request.resource_spans.add()
-        resource = {"service.name": service_name or items[0].process.executable_name or "unknown_service",
-                    "host.name": host_name}
+        resource = {"service.name": service_name or name or "unknown_service", "host.name": host_name}
         attributes.add(rs.resource.attributes, resource)
         ss = rs.scope_spans.add()
         ss.scope.name = SCOPE_NAME
         ss.scope.version = __version__
-        for o in items:
-            exchange_span(ss.spans.add(), o, clock_offset_ns)
+        for item in items:
+            if isinstance(item, Finished):
+                process_span(ss.spans.add(), item, table, clock_offset_ns, now_ns)
+            else:
+                extra = process_attributes(item.process.pid) if process_attributes else None
+                exchange_span(ss.spans.add(), item, clock_offset_ns, extra)
     return request

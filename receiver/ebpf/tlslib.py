@@ -117,6 +117,8 @@ class TlsLibraryFinder:
         root = f"/proc/{pid}/root"
         # In another mount namespace (a container) the same path may name another file: go through its root.
         mounts = _mount_namespace(pid)
+        if mounts is None:
+            return []  # gone already (most short commands are, by the time their exec is read)
         same_root = mounts == self._own_mounts
         candidates: list[tuple[str, str]] = []
         if not same_root:

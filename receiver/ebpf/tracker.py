@@ -11,6 +11,10 @@ kept; an event that starts past it reveals bytes the capture lost (ring buffer
 full, unreadable user memory), which the parser is told about, so an exchange
 is never silently spliced together from pieces around a gap.
 
+Who a connection belongs to comes from `process_info(pid, comm)` (the receiver's
+process table), asked once per connection; each accepted LLM request is told to
+`llm_request(pid)`, which is how the table knows agent processes.
+
 Cost: O(bytes) through the parsers; O(1) bookkeeping per event; memory bounded
 by the parsers' own limits per open connection. Connections end at SSL_free or
 process exit.
@@ -56,6 +60,7 @@ class Observed:
 class _Connection:
     pid: int
     conn: int
+    process: ProcessInfo
     parser: HttpConnectionParser = None
     tid: int = 0
     offsets: dict[Direction, int] = field(default_factory=lambda: {Direction.WRITE: 0, Direction.READ: 0})
@@ -70,15 +75,16 @@ class ConnectionTracker:
                  endpoints: EndpointMatcher, *,
                  process_wanted: Callable[[ProcessInfo], bool] = lambda p: True,
                  ignore: Callable[[int, int], None] = lambda pid, conn: None,
-                 process_info: Callable[..., ProcessInfo] | None = None):
+                 process_info: Callable[..., ProcessInfo] | None = None,
+                 llm_request: Callable[[int], None] = lambda pid: None):
         self._make_parser = make_parser
         self._endpoints = endpoints
         self._process_wanted = process_wanted
         self._ignore = ignore
         self._process_info = process_info or read_process_info
+        self._llm_request = llm_request
         self._connections: dict[tuple[int, int], _Connection] = {}
-        self._ignored: set[tuple[int, int]] = set()
-        self._processes: dict[int, ProcessInfo] = {}
+        self._ignored: dict[int, set[int]] = {}  # pid → connections ruled out
         # What was not exported, by reason; lost_bytes, by where the loss was seen.
         self.dropped_exchanges: Counter[str] = Counter()
         self.ignored_bytes: Counter[str] = Counter()
@@ -88,21 +94,11 @@ class ConnectionTracker:
     def open_connections(self) -> int:
         return len(self._connections)
 
-    def process(self, pid: int, comm: str = "") -> ProcessInfo:
-        info = self._processes.get(pid)
-        if info is None:
-            info = self._processes[pid] = self._process_info(pid, comm)
-        return info
-
     def handle(self, event: Event) -> list[Observed]:
         if event.kind == Kind.TLS_DATA:
             return self._data(event)
         if event.kind == Kind.TLS_FREE:
             return self._free(event)
-        if event.kind == Kind.PROC_EXEC:
-            path = event.data.split(b"\0", 1)[0].decode("utf-8", "replace")
-            self._processes[event.pid] = self._process_info(event.pid, event.comm, path)
-            return []
         if event.kind == Kind.PROC_EXIT:
             return self._exit(event)
         return []
@@ -118,11 +114,12 @@ class ConnectionTracker:
             out += self._finish(self._connections.pop(key), ts_ns, "llmtap stopped while the exchange was in flight")
         return out
 
-    def _new_connection(self, pid: int, conn: int) -> _Connection:
-        c = _Connection(pid, conn)
+    def _new_connection(self, pid: int, conn: int, process: ProcessInfo) -> _Connection:
+        c = _Connection(pid, conn, process)
 
         def accept(x: Exchange) -> bool:
             if self._endpoints.matches(x.authority, x.target):
+                self._llm_request(pid)
                 return True
             if not self._endpoints.host_may_match(x.authority):
                 c.foreign_host = True
@@ -134,7 +131,7 @@ class ConnectionTracker:
 
     def _data(self, event: Event) -> list[Observed]:
         key = (event.pid, event.conn)
-        if key in self._ignored:
+        if event.conn in self._ignored.get(event.pid, ()):
             self.ignored_bytes["ruled_out"] += len(event.data)
             return []
         direction = _DIRECTIONS.get(event.direction)
@@ -142,15 +139,16 @@ class ConnectionTracker:
             return []
         c = self._connections.get(key)
         if c is None:
-            if not self._process_wanted(self.process(event.pid, event.comm)):
+            process = self._process_info(event.pid, event.comm)
+            if not self._process_wanted(process):
                 return self._rule_out(key, "process_filtered", len(event.data))
-            c = self._new_connection(event.pid, event.conn)
+            c = self._new_connection(event.pid, event.conn, process)
         observed: list[Observed] = []
         expected = c.offsets[direction]
         if event.stream_offset < expected:
             # Not this connection's stream: the SSL* was reused before we saw its SSL_free.
             observed += self._observed(c, c.parser.close(event.ts_ns))
-            c = self._new_connection(event.pid, event.conn)
+            c = self._new_connection(event.pid, event.conn, c.process)
             expected = 0
         c.tid = event.tid
         exchanges: list[Exchange] = []
@@ -171,14 +169,14 @@ class ConnectionTracker:
         return observed + self._rule_out(key, reason, 0)
 
     def _rule_out(self, key: tuple[int, int], reason: str, nbytes: int) -> list[Observed]:
-        self._ignored.add(key)
+        self._ignored.setdefault(key[0], set()).add(key[1])
         self.ignored_bytes[reason] += nbytes
         self._ignore(*key)
         return []
 
     def _free(self, event: Event) -> list[Observed]:
         key = (event.pid, event.conn)
-        self._ignored.discard(key)
+        self._ignored.get(event.pid, set()).discard(event.conn)
         c = self._connections.pop(key, None)
         if c is None:
             return []
@@ -204,8 +202,7 @@ class ConnectionTracker:
         for key in [k for k in self._connections if k[0] == event.pid]:
             out += self._finish(self._connections.pop(key), event.ts_ns,
                                 "the process exited before the exchange was complete")
-        self._ignored = {k for k in self._ignored if k[0] != event.pid}
-        self._processes.pop(event.pid, None)
+        self._ignored.pop(event.pid, None)
         return out
 
     def _finish(self, c: _Connection, ts_ns: int, reason: str) -> list[Observed]:
@@ -222,7 +219,7 @@ class ConnectionTracker:
             if not x.accepted:
                 self.dropped_exchanges["not_llm"] += 1
                 continue
-            out.append(Observed(x, self.process(c.pid), c.tid))
+            out.append(Observed(x, c.process, c.tid))
         return out
 
 
