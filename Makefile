@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 LLMTAP_REQUIRE_EBPF ?= 1
 export LLMTAP_REQUIRE_EBPF
 
-.PHONY: install host run test bench bench-ebpf bench-genai bench-pii
+.PHONY: install host run test bench bench-ebpf bench-exec bench-genai bench-pii
 
 $(VENV)/.installed: pyproject.toml tests/plugins/llmtap-example-plugin/pyproject.toml tests/llm_clients/package-lock.json \
                     tests/agents/package-lock.json
@@ -48,6 +48,9 @@ bench: install
 
 bench-ebpf: host
 	$(PY) bench/ebpf_capture.py
+
+bench-exec: host
+	$(PY) bench/ebpf_exec.py --rounds 8
 
 # The GenAI processors: stream reassembly vs the SDKs, mapping, token counting, the whole chain.
 bench-genai: install

@@ -33,12 +33,15 @@ TEST_SERVER = {"extra_endpoints": [{"host": "localhost", "path": "/v1/*"}]}
 
 
 class LlmtapProcess:
+    started: list["LlmtapProcess"] = []  # every one is stopped when its test ends, passed or failed
+
     def __init__(self, args: list[str], env: dict[str, str], user: str | None = None):
         prefix = ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--clear-groups"] if user else []
         self.stderr_path = Path(env["LLMTAP_TEST_DIR"]) / f"stderr-{time.monotonic_ns()}.log"
         self._stderr = open(self.stderr_path, "w+b")
         self.proc = subprocess.Popen(prefix + LLMTAP + args, env=env, stdout=subprocess.DEVNULL, stderr=self._stderr,
                                      stdin=subprocess.DEVNULL, cwd=env["LLMTAP_TEST_DIR"])
+        LlmtapProcess.started.append(self)
 
     @property
     def stderr(self) -> str:
@@ -58,6 +61,16 @@ class LlmtapProcess:
             return self.proc.wait(60)
         finally:
             self._stderr.close()
+
+
+@pytest.fixture(autouse=True)
+def no_llmtap_left_running():
+    yield
+    while LlmtapProcess.started:
+        process = LlmtapProcess.started.pop()
+        if process.proc.poll() is None:
+            process.proc.kill()
+        process.proc.wait(30)
 
 
 @pytest.fixture
