@@ -11,7 +11,7 @@ it in any backend, and so do spans that arrive after it.
     trace id              sha256(b"session" + key)[:16]
     root span id          sha256(b"root" + key)[:8]     the invoke_agent span
     process span id       sha256(b"proc" + pid as 4 bytes + start_ns as 8 bytes, big-endian)[:8]
-                          (the same as the eBPF receiver's processes.process_span_id)
+                          (the eBPF receiver names its process spans so: its function is used here)
     execute_tool span id  sha256(b"tool" + key + b"/" + tool_call_id)[:8]
 
 Keys are UTF-8 text; `start_ns` is llmtap.process.start_time_unix_nano. A pid must be below
@@ -21,6 +21,8 @@ Keys are UTF-8 text; `start_ns` is llmtap.process.start_time_unix_nano. A pid mu
 from __future__ import annotations
 
 import hashlib
+
+from llmtap.receiver.ebpf.processes import process_span_id  # noqa: F401  (part of this module's API)
 
 
 def agent_key(pid: int, start_ns: int) -> str:
@@ -41,10 +43,6 @@ def trace_id(key: str) -> bytes:
 
 def root_span_id(key: str) -> bytes:
     return _digest(b"root", key.encode())[:8]
-
-
-def process_span_id(pid: int, start_ns: int) -> bytes:
-    return _digest(b"proc", pid.to_bytes(4, "big"), start_ns.to_bytes(8, "big"))[:8]
 
 
 def tool_span_id(key: str, tool_call_id: str) -> bytes:

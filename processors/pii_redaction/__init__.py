@@ -33,8 +33,8 @@ import regex
 from google.protobuf.message import Message
 
 from llmtap import attributes
-from llmtap.component import Consumer, Factory, Kind, Processor, Settings, Signal, Stability
-from llmtap.pdata import count_items
+from llmtap.component import Consumer, Factory, Kind, Settings, Signal, Stability
+from llmtap.processorhelper import SpanProcessor
 from llmtap.processors.pii_redaction.config import Config, OperatorConfig, PatternConfig, RecognizerConfig
 
 __all__ = ["Config", "OperatorConfig", "PatternConfig", "RecognizerConfig", "PiiRedactionProcessor", "factory"]
@@ -51,7 +51,7 @@ class _Failed(Exception):
         self.reason = reason
 
 
-class PiiRedactionProcessor(Processor):
+class PiiRedactionProcessor(SpanProcessor):
     def __init__(self, settings: Settings, config: Config, signal: Signal, next: Consumer):
         super().__init__(settings, config, signal, next)
         # Imported here: presidio and its recognizers load with the first processor, not with the registry.
@@ -61,7 +61,6 @@ class PiiRedactionProcessor(Processor):
         from llmtap.processors.pii_redaction.selfmetrics import metrics_for
 
         self._label = str(self.id)
-        self._telemetry = settings.telemetry
         self._metrics = metrics_for(settings.telemetry)
         detector = Detector(config)
         self._redactor = ValueRedactor(detector, Operators(config))
@@ -72,28 +71,24 @@ class PiiRedactionProcessor(Processor):
         self._budget = float(config.time_budget)
         self._per_char = config.budget_per_kib() / 1024
 
-    async def consume(self, signal: Signal, data: Message) -> None:
-        n = count_items(signal, data)
-        self._telemetry.count("processor", "incoming", signal, n, processor=self._label)
-        if signal == Signal.TRACES:
-            for rs in data.resource_spans:
-                self._resource(rs.resource, signal)
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        self.process_span(span)
-        elif signal == Signal.LOGS:
-            for rl in data.resource_logs:
-                self._resource(rl.resource, signal)
-                for sl in rl.scope_logs:
-                    for record in sl.log_records:
-                        self.process_log_record(record)
-        self._telemetry.count("processor", "outgoing", signal, n, processor=self._label)
-        await self.next.consume(signal, data)
+    def process_traces(self, request: Message) -> None:
+        for rs in request.resource_spans:
+            self._resource(rs.resource, Signal.TRACES)
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    self.process_span(span)
+
+    def process_logs(self, request: Message) -> None:
+        for rl in request.resource_logs:
+            self._resource(rl.resource, Signal.LOGS)
+            for sl in rl.scope_logs:
+                for record in sl.log_records:
+                    self.process_log_record(record)
 
     def _is_listed(self, key: str) -> bool:
         return self._listed.fullmatch(key) is not None
 
-    def process_span(self, span) -> None:
+    def process_span(self, span, resource=None) -> None:
         """Redact one span in place; never raises."""
         groups = [span.attributes] + [event.attributes for event in span.events]
         self._process(span.attributes, groups, None, Signal.TRACES)
