@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import shlex
 import shutil
@@ -474,18 +473,11 @@ def test_gemini_cli_session(ebpf, server, node_agents, tmp_path):
 # --- Claude Code: BoringSSL inside a stripped Bun binary ------------------------------------------
 
 
-def test_claude_code_tls_is_captured_at_located_functions(ebpf, server, node_agents, tmp_path):
-    """Claude Code's native binary exports no SSL symbols; tests/agents/boringssl_locator.py finds
-    BoringSSL's SSL_write and SSL_read by their error sites, and the receiver's own probes attached
-    there see its HTTP exchanges in plaintext: its LLM calls and its commands make one session.
-
-    The receiver does not locate these functions itself yet (it attaches by exported symbol), so
-    this test attaches its probes at the located addresses; docs/agents.md has the rest."""
-    sys.path.insert(0, str(AGENTS_DIR))
-    from boringssl_locator import locate
-    addresses = locate(str(CLAUDE_BIN))
-    attach_at_addresses(ebpf, str(CLAUDE_BIN), addresses)
-
+def test_claude_code_tls_is_captured_at_the_functions_the_receiver_found(ebpf, server, node_agents, tmp_path):
+    """Claude Code's native binary exports no SSL symbols; the receiver, seeing it exec, finds
+    BoringSSL's SSL_write and SSL_read in it by their error sites (receiver/ebpf/boringssl.py) and
+    attaches there: its HTTP exchanges are captured in plaintext, and its LLM calls and its
+    commands make one session."""
     workspace = tmp_path / "ws"
     workspace.mkdir()
     curl = curl_command(server)
@@ -508,6 +500,8 @@ def test_claude_code_tls_is_captured_at_located_functions(ebpf, server, node_age
     assert len(llm) == 3 and {s.pid for s in llm} == {llm[0].pid}
     agent_pid = llm[0].pid
     assert llm[0].attrs["process.executable.name"] == "claude"
+    [claude] = [lib for lib in ebpf.receiver.probes.attached if lib.display_path == str(CLAUDE_BIN)]
+    assert set(claude.addresses) == {"SSL_write", "SSL_read"} and not claude.symbols
     wait_for_agent(ebpf, agent_pid)
     spans, _ = through_pipeline(captured(ebpf, of_agents(agent_pid)))
     session = session_of(spans, agent_pid)
@@ -526,34 +520,3 @@ def test_claude_code_tls_is_captured_at_located_functions(ebpf, server, node_age
     for tool, call, process, call_id in zip(session.tools, calls, (ls, curl_span), call_ids):
         assert tool.attrs["gen_ai.tool.call.id"] == call_id == process.attrs["llmtap.tool.call.id"]
         assert {call.id, process.id} <= tool.links_to()
-
-
-def test_the_locator_finds_boringssl_in_claude_and_declines_other_binaries(node_agents):
-    """No eBPF needed: the located functions start with a frame-pointer prologue, SSL_read calls
-    into the function that SSL_write does not; binaries without BoringSSL's error sites
-    (node's OpenSSL, curl) are declined, not guessed at."""
-    sys.path.insert(0, str(AGENTS_DIR))
-    from boringssl_locator import PROLOGUE, Binary, NotFound, locate
-    addresses = locate(str(CLAUDE_BIN))
-    assert set(addresses) == {"SSL_write", "SSL_read"} and addresses["SSL_write"] != addresses["SSL_read"]
-    binary = Binary(str(CLAUDE_BIN))
-    try:
-        for address in addresses.values():
-            start = binary.text_offset(address)
-            assert binary.data[start:start + 4] == PROLOGUE
-    finally:
-        binary.close()
-    for other in ("/usr/bin/node", "/usr/bin/curl"):
-        with pytest.raises(NotFound):
-            locate(shutil.which(os.path.basename(other)) or other)
-
-
-def attach_at_addresses(ebpf: Capture, path: str, addresses: dict[str, int]) -> None:
-    """The receiver's TLS probes (bpf/tls_capture.c, already loaded) on the located functions."""
-    if any(lib.path == path for lib in ebpf.receiver.probes.attached):
-        return  # the receiver found the file itself: attaching again would report every byte twice
-    bpf = ebpf.receiver.probes._bpf
-    for symbol, entry, ret in (("SSL_write", b"enter_ssl_write", b"return_ssl_write"),
-                               ("SSL_read", b"enter_ssl_read", b"return_ssl_read")):
-        bpf.attach_uprobe(name=path.encode(), addr=addresses[symbol], fn_name=entry)
-        bpf.attach_uretprobe(name=path.encode(), addr=addresses[symbol], fn_name=ret)

@@ -32,7 +32,7 @@ def test_every_bad_key_is_named_with_the_component_id():
         "receivers::ebpf/agents: extra_endpoints[1]: path: 'v1' must start with / or *",
         "receivers::ebpf/agents: include.pids[0]: expected int, got string 'one'",
         "receivers::ebpf/agents: ring_bufer_size: unknown key (known keys: attach, endpoints, exclude, "
-        "extra_endpoints, headers, include, max_body_bytes, processes, required, ring_buffer_size, service_name)"]
+        "extra_endpoints, headers, include, max_body_bytes, processes, required, ring_buffer_size, service_name, static_boringssl)"]
 
 
 def test_the_ebpf_receiver_takes_traces_only():

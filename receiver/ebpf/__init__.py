@@ -9,7 +9,11 @@ and hands one CLIENT span per LLM exchange to the pipeline (span.py).
 Where probes go: the system libssl, `node` on PATH, anything under `attach`, and
 every TLS library mapped by a running process (tlslib.py); a process that execs
 later is examined at once and again shortly after (for libraries it maps late).
-A file is attached once and then traces every process that maps it.
+A Bun single-file executable (Claude Code's `claude`) exports no SSL_* symbols:
+its BoringSSL's SSL_write/SSL_read are found by their error sites (boringssl.py,
+`static_boringssl`) at its first exec, in a fraction of a second during which
+ring-buffer records wait. A file is attached once and then traces every process
+that maps it.
 
 Processes (`processes`): the sched tracepoints report every exec (path, argv up
 to `max_args_bytes`, parent, uid, cgroup), fork and exit (exit code, signal);
@@ -102,7 +106,7 @@ class EbpfReceiver(Receiver):
     def __init__(self, settings: Settings, config: Config, consumers: Mapping[Signal, Consumer]):
         super().__init__(settings, config, consumers)
         self.probes: TlsProbes | None = None
-        self.finder = TlsLibraryFinder()
+        self.finder = TlsLibraryFinder(static_boringssl=config.static_boringssl == "auto", named=config.attach)
         pc = config.processes
         self.processes = ProcessTable(
             agents=AgentPatterns(pc.agents), window_s=float(pc.window), max_tracked=pc.max_tracked,
@@ -190,8 +194,8 @@ class EbpfReceiver(Receiver):
         if library is not None:
             self._attach(library)
         elif path in self.config.attach and os.path.exists(path):
-            self.logger.warning("attach: %s does not export OpenSSL's SSL_write/SSL_read, or was given twice; "
-                                "not attached", path)
+            self.logger.warning("attach: %s has no SSL_write/SSL_read (exported, or BoringSSL's found by their "
+                                "error sites), or was given twice; not attached", path)
 
     def _attach_new_libraries(self, pid: int) -> None:
         for library in self.finder.new_libraries(pid):

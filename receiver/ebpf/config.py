@@ -93,7 +93,14 @@ class Config:
         "Kernel ring buffer between the probes and llmtap; a power of two. Larger absorbs longer bursts."))
     attach: list[str] = field(default_factory=list, metadata=doc(
         "More files to attach to at start (a libssl, or a binary that exports OpenSSL's SSL_* symbols), "
-        "besides the system libssl, `node` on PATH, and what running processes map."))
+        "besides the system libssl, `node` on PATH, and what running processes map. A file here that exports "
+        "no SSL_* symbols is searched for a statically linked BoringSSL as Bun executables are."))
+    static_boringssl: Literal["auto", "off"] = field(default="auto", metadata=doc(
+        "`auto`: a Bun single-file executable (an ELF with a `.bun` section, such as Claude Code's `claude`) "
+        "that exports no SSL_* symbols is searched for the SSL_write/SSL_read of the BoringSSL linked into it, "
+        "by BoringSSL's error-reporting call sites; when its code has an unexpected shape nothing is attached "
+        "(logged at info). It costs 0.1 to 0.3 s once per such file, at its first exec. `off`: attach by "
+        "exported symbols only."))
     processes: ProcessCapture = field(default_factory=ProcessCapture, metadata=doc(
         "Process capture: which processes are reported as spans, and the process tree on every span."))
     service_name: str = field(default="", metadata=doc(

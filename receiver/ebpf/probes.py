@@ -2,8 +2,9 @@
 
 `TlsProbes` owns the kernel side: it compiles bpf/tls_capture.c, attaches the
 sched tracepoints at once and the OpenSSL uprobes to each TlsLibrary it is
-given, and hands every ring-buffer record to a callback as an `Event`. It also
-reads the kernel's drop counters and marks connections the kernel should stop
+given (by symbol, or at the addresses found for a BoringSSL without symbols),
+and hands every ring-buffer record to a callback as an `Event`. It also reads
+the kernel's drop counters and marks connections the kernel should stop
 copying. It does no parsing.
 
 The process probes read task_struct fields at offsets found in the running
@@ -120,13 +121,19 @@ class TlsProbes:
         self._bpf[b"events"].open_ring_buffer(callback)
 
     def attach(self, library: TlsLibrary) -> None:
-        """Attach the uprobes to one file. Raises on failure (the caller logs and goes on)."""
+        """Attach the uprobes to one file, by symbol name or at a located address. Raises on
+        failure (the caller logs and goes on)."""
         for symbol, entry, ret in _HOOKS:
-            if symbol not in library.symbols:
+            if symbol in library.symbols:
+                where = {"sym": symbol.encode()}
+            elif symbol in library.addresses:
+                # A virtual address as in the ELF headers: bcc turns it into a file offset.
+                where = {"addr": library.addresses[symbol]}
+            else:
                 continue
-            self._bpf.attach_uprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=entry)
+            self._bpf.attach_uprobe(name=library.path.encode(), fn_name=entry, **where)
             if ret:
-                self._bpf.attach_uretprobe(name=library.path.encode(), sym=symbol.encode(), fn_name=ret)
+                self._bpf.attach_uretprobe(name=library.path.encode(), fn_name=ret, **where)
         self.attached.append(library)
 
     def poll(self, timeout_ms: int) -> None:
