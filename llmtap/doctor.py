@@ -1,13 +1,15 @@
 """`llmtap doctor [--fix]`: can this machine run the eBPF receiver, and if not,
 what exactly is missing and how to fix it.
 
-Each check prints `ok`, `MISSING` (the receiver cannot run) or `warn`, with
-the command that fixes it. `--fix` applies the fixes that are safe to automate
-as root: mounting tracefs and debugfs, installing bcc and kernel headers with
-apt-get, and pointing /lib/modules/$(uname -r)/build and /source at installed
-headers when none match the running kernel (enough for uprobes and tracepoints,
-which do not depend on kernel struct layouts). The last check compiles and loads
-the real probes, so `ok` at the end means the receiver will start.
+Each check prints `ok`, `MISSING` (the receiver cannot run) or `warn` (a part
+of it is off: without readable BTF, TLS capture works and process capture is
+off), with the command that fixes it. `--fix` applies the fixes that are safe
+to automate as root: mounting tracefs and debugfs, installing bcc and kernel
+headers with apt-get, and pointing /lib/modules/$(uname -r)/build and /source
+at installed headers when none match the running kernel (enough for uprobes
+and tracepoints, which do not depend on kernel struct layouts). The last check
+compiles and loads the real probes, so `ok` at the end means the receiver will
+start.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Callable
+
+from llmtap.receiver.ebpf.btf import VMLINUX, BtfError, KernelTypes, process_field_offsets
 
 TRACEFS = "/sys/kernel/tracing"
 DEBUGFS = "/sys/kernel/debug"
@@ -127,13 +131,31 @@ def _load_probes() -> tuple[bool, str]:
     return True, "bpf/tls_capture.c compiles, passes the verifier and loads"
 
 
+def btf_check(path: str = VMLINUX) -> Check:
+    """Process capture reads a few kernel struct offsets (parent, arguments, exit code) from the
+    kernel's BTF, so the check reads them as the receiver will; TLS capture does not need BTF."""
+    try:
+        with open(path, "rb") as f:
+            offsets = process_field_offsets(KernelTypes(f.read()))
+    except OSError as e:
+        problem = e.strerror or str(e)
+        fix = (f"let llmtap read {path} (in a container: mount the host's /sys/kernel/btf)" if os.path.exists(path)
+               else "a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+    except BtfError as e:
+        problem = str(e)
+        fix = "a kernel with complete BTF (CONFIG_DEBUG_INFO_BTF=y) for task_struct, cred and mm_struct"
+    else:
+        return Check("BTF", True, f"{path}: the {len(offsets)} struct fields process capture reads", required=False)
+    return Check("BTF", False, f"{path}: {problem}. TLS capture works without it; process capture is off "
+                               "(no process spans, no process tree on spans)", fix=fix, required=False)
+
+
 def checks() -> list[Check]:
     out: list[Check] = []
     version = _kernel_version()
     out.append(Check("kernel", version >= (5, 8), f"Linux {platform.release()}",
                      fix="the BPF ring buffer needs Linux 5.8 or newer"))
-    out.append(Check("BTF", os.path.exists("/sys/kernel/btf/vmlinux"), "/sys/kernel/btf/vmlinux",
-                     fix="a kernel built with CONFIG_DEBUG_INFO_BTF=y", required=False))
+    out.append(btf_check())
     caps = _capabilities()
     missing = [n for n, bit in _NEEDED_CAPS.items() if not caps >> bit & 1]
     out.append(Check("privileges", os.geteuid() == 0 or not missing,

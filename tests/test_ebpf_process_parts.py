@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +16,8 @@ from llmtap.receiver.ebpf.argsecrets import REDACTED, redact_args
 from llmtap.receiver.ebpf.btf import VMLINUX, BtfError, KernelTypes, process_field_offsets
 from llmtap.receiver.ebpf.cgroups import container_id
 from llmtap.receiver.ebpf.config import Config
+from llmtap.secretpatterns import GLUED_PASSWORD_FLAGS, PASSWORD_VALUE_FLAGS, USER_PASSWORD_FLAGS
+from secret_examples import IN_CONTEXT, TOKENS, example_secret, name
 
 R = REDACTED
 
@@ -33,7 +37,9 @@ R = REDACTED
     (["tool", "--api-key", "abc", "--password=pw", "--token-file", "/run/token", "--no-auth", "https://u"],
      ["tool", "--api-key", R, f"--password={R}", "--token-file", "/run/token", "--no-auth", "https://u"]),
     (["mysql", "-uroot", "-phunter2", "shop"], ["mysql", "-uroot", f"-p{R}", "shop"]),
-    (["sshpass", "-p", "hunter2", "ssh", "host"], ["sshpass", "-p", R, "ssh", "host"]),
+    (["sshpass", "-p", "hunter2", "ssh", "-p", "2222", "host"], ["sshpass", "-p", R, "ssh", "-p", "2222", "host"]),
+    (["curl", "-u", "sk_live_zGtSnovm14TUOizwd1iaeOV4:", "https://api.stripe.com/v1/charges"],
+     ["curl", "-u", f"{R}:{R}", "https://api.stripe.com/v1/charges"]),
     (["git", "clone", "https://bob:s3cr3t@git.example.com/x.git"],
      ["git", "clone", f"https://bob:{R}@git.example.com/x.git"]),
     (["aws", "--access-key-id", "AKIAIOSFODNN7EXAMPLE"], ["aws", "--access-key-id", R]),
@@ -46,9 +52,86 @@ R = REDACTED
     (["sort", "-u", "a:b"], ["sort", "-u", "a:b"]),
     (["ssh", "-p", "2222", "host"], ["ssh", "-p", "2222", "host"]),
     (["grep", "-r", "password", "src/"], ["grep", "-r", "password", "src/"]),
+    (["redis-cli", "-h", "cache", "-p", "6380", "-a", "pw", "ping"],
+     ["redis-cli", "-h", "cache", "-p", "6380", "-a", R, "ping"]),
+    (["curl", "-b", "cookies.txt", "--user=bob:pw", "https://h/"],
+     ["curl", "-b", "cookies.txt", f"--user=bob:{R}", "https://h/"]),
+    (["htpasswd", "-b", "-c", "/etc/nginx/.htpasswd", "admin", "s3cret"],
+     ["htpasswd", "-b", "-c", "/etc/nginx/.htpasswd", "admin", R]),
+    (["htpasswd", "-c", "/etc/nginx/.htpasswd", "admin"], ["htpasswd", "-c", "/etc/nginx/.htpasswd", "admin"]),
+    (["psql", "host=db user=app password=s3cretpw dbname=shop"],
+     ["psql", f"host=db user=app password={R} dbname=shop"]),
+    (["docker", "exec", "db", "mysql", "-pX1", "shop"], ["docker", "exec", "db", "mysql", f"-p{R}", "shop"]),
+    (["bash", "-c", "mysql -u root -phunter2 shop; redis-cli -p 6380 -a s3cretpw ping"],
+     ["bash", "-c", f"mysql -u root -p{R} shop; redis-cli -p 6380 -a {R} ping"]),
+    # The AWS secret key (40 characters of base64) only in a command line that speaks of AWS or secrets.
+    (["aws", "configure", "set", "aws_secret_access_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+     ["aws", "configure", "set", "aws_secret_access_key", R]),
+    (["cp", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "/tmp"],
+     ["cp", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "/tmp"]),
 ])
 def test_secret_looking_argument_values_are_redacted(argv, expected):
     assert redact_args(argv) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["psql", "--password", "shop"],                        # asks on the terminal; shop is the database
+    ["pg_dump", "-h", "db", "-W", "shop"],
+    ["sudo", "-u", "postgres", "psql", "--password", "shop"],
+    ["bash", "-c", "psql -h db --password shop | head"],
+    ["mysql", "--password", "shop"],                       # without '=' it prompts too
+    ["mysql", "-u", "root", "-p", "shop"],
+    ["curl", "-u", "bob", "https://h/"],                   # a user name alone: curl asks for the password
+    ["mongod", "--auth", "--port", "27017"],               # followed by the next option: a switch
+    ["ansible-playbook", "--ask-pass", "--ask-become-pass", "site.yml"],
+    ["gh", "auth", "login", "--with-token", "--hostname", "github.example.com"],
+    ["pg_restore", "--no-password", "-d", "shop", "shop.dump"],
+])
+def test_switches_named_like_credentials_keep_the_next_argument(argv):
+    assert redact_args(argv) == argv
+
+
+@pytest.mark.parametrize("pattern", TOKENS, ids=name)
+def test_every_token_format_of_the_shared_table_is_redacted_in_argv(pattern):
+    key = pattern.example
+    url = "https://api.example.com/v1/models"
+    assert redact_args(["curl", "-H", f"x-api-key: {key}", url]) == ["curl", "-H", f"x-api-key: {R}", url]
+    assert redact_args(["env", f"OPENAI_API_KEY={key}", "python", "a.py"]) == \
+        ["env", f"OPENAI_API_KEY={R}", "python", "a.py"]
+    assert redact_args(["bash", "-c", f"OPENAI_API_KEY='{key}' python a.py"]) == \
+        ["bash", "-c", f"OPENAI_API_KEY='{R}' python a.py"]
+    assert redact_args(["tool", f"--token={key}"]) == ["tool", f"--token={R}"]
+    # Only its format says what it is:
+    assert redact_args(["python", "a.py", key]) == ["python", "a.py", R]
+    assert redact_args(["bash", "-c", f"echo '{key}' | base64"]) == ["bash", "-c", f"echo '{R}' | base64"]
+
+
+@pytest.mark.parametrize("pattern", IN_CONTEXT, ids=name)
+def test_every_secret_in_context_of_the_shared_table_is_redacted_in_a_script(pattern):
+    secret = example_secret(pattern)
+    [script] = redact_args(["bash", "-c", pattern.example])[2:]
+    assert secret not in script and R in script
+
+
+@pytest.mark.parametrize("argv, expected", [
+    *[([command, "-h", "db", flag + "s3cr3t", "shop"], [command, "-h", "db", flag + R, "shop"])
+      for command, flags in GLUED_PASSWORD_FLAGS.items() for flag in flags],
+    *[([command, flag, "s3cr3t", "x"], [command, flag, R, "x"])
+      for command, flags in PASSWORD_VALUE_FLAGS.items() for flag in flags],
+    *[([command, flag, "bob:s3cr3t", "x"], [command, flag, f"bob:{R}", "x"])
+      for command, flags in USER_PASSWORD_FLAGS.items() for flag in flags],
+], ids=lambda v: " ".join(v))
+def test_the_table_s_command_line_passwords_are_redacted_argument_by_argument_and_in_scripts(argv, expected):
+    assert redact_args(argv) == expected
+    assert redact_args(["sh", "-c", " ".join(argv)]) == ["sh", "-c", " ".join(expected)]
+
+
+def test_the_receiver_s_redaction_does_not_load_presidio():
+    """The capture process of split mode stays small: no presidio, no spaCy."""
+    code = ("import sys, llmtap.receiver.ebpf, llmtap.receiver.ebpf.argsecrets; "
+            "assert not {'presidio_analyzer', 'spacy'} & set(sys.modules), sorted(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_redaction_keeps_the_input_list():

@@ -280,4 +280,5 @@ def test_doctor_says_what_is_there_and_what_is_missing():
                                    *LLMTAP, "doctor"], capture_output=True, text=True, timeout=120)
     assert unprivileged.returncode == 1
     assert "MISSING  privileges" in unprivileged.stdout and "fix: run as root" in unprivileged.stdout
+    assert "ok       BTF             /sys/kernel/btf/vmlinux: the 11 struct fields" in unprivileged.stdout  # 0444
     assert unprivileged.stdout.rstrip().endswith("eBPF capture: NOT available on this machine")

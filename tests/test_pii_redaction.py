@@ -592,3 +592,36 @@ def test_presidio_chatter_stays_out_of_the_log_and_one_summary_line_is_logged(ca
     ours = [r.getMessage() for r in caplog.records if "pii_redaction" in r.getMessage()]
     assert presidio == []
     assert len(ours) == 1 and ours[0].startswith("pii_redaction: ") and "NER off" in ours[0], ours
+
+
+# ---- the shared secret table (llmtap/secretpatterns.py): the eBPF receiver redacts the same ------
+
+from llmtap.secretpatterns import (  # noqa: E402
+    GLUED_PASSWORD_FLAGS, PASSWORD_VALUE_FLAGS, SECRET_PATTERNS, USER_PASSWORD_FLAGS)
+from secret_examples import TOKENS, example_secret, name  # noqa: E402
+
+
+@pytest.mark.parametrize("pattern", SECRET_PATTERNS, ids=name)
+def test_every_example_of_the_shared_secret_table_is_found(detector, pattern):
+    assert (pattern.entity, example_secret(pattern)) in found(detector, pattern.example)
+
+
+@pytest.mark.parametrize("pattern", TOKENS, ids=name)
+def test_every_token_format_is_found_where_command_lines_put_it(detector, pattern):
+    key = pattern.example
+    for text in (f'curl -H "x-api-key: {key}" https://api.example.com/v1', f"OPENAI_API_KEY={key} python a.py",
+                 f"tool --token={key}", f"python a.py {key}"):
+        assert (pattern.entity, key) in found(detector, text), text
+
+
+@pytest.mark.parametrize("text", [
+    *[f"{command} -h db {flag}s3cr3tpw shop" for command, flags in GLUED_PASSWORD_FLAGS.items() for flag in flags],
+    *[f"{command} {flag} s3cr3tpw x" for command, flags in PASSWORD_VALUE_FLAGS.items() for flag in flags],
+    *[f"{command} {flag} bob:s3cr3tpw x" for command, flags in USER_PASSWORD_FLAGS.items() for flag in flags],
+])
+def test_the_command_line_passwords_of_the_shared_table(detector, text):
+    assert ("PASSWORD", "s3cr3tpw") in found(detector, text)
+
+
+def test_a_command_s_other_flags_are_not_its_password(detector):
+    assert found(detector, "redis-cli -h cache -p 6380 ping; mysql -P 3306 -p shop") == []

@@ -7,33 +7,54 @@ a secret replaced; the rest of each argument is kept, so a `bash -c` script stay
 readable (and matchable against the tool call that asked for it).
 
 What counts as a secret:
-  - token shapes, anywhere in an argument: OpenAI / Anthropic keys (sk-…, sk-ant-…,
-    sk-proj-…), AWS access key ids (AKIA…, ASIA…), GitHub tokens (ghp_…, gho_…, ghu_…,
-    ghs_…, ghr_…, github_pat_…), GitLab (glpat-…), Slack (xox[abposr]-…), Google API
-    keys (AIza…), Hugging Face (hf_…), Stripe (sk_live_…, rk_live_…), JWTs (eyJ….eyJ….…),
-    PEM private key blocks;
+  - whatever llmtap's secret table knows (llmtap/secretpatterns.py, the formats the
+    pii_redaction processor detects too), anywhere in an argument: provider keys and tokens
+    (OpenAI, Anthropic, OpenRouter, Google, AWS, GitHub, GitLab, Slack, Stripe, Hugging Face,
+    Groq), JWTs, PEM private keys, `Bearer x`, `Authorization: Basic x`, a URL's password,
+    password assignments (`Password=x;`, `db_password: x`) and, inside a script, the passwords
+    of the command lines the table lists (`mysql -px`, `redis-cli -a x`, `sshpass -p x`,
+    `curl -u user:x`). A pattern with context words (the AWS secret key: 40 characters of
+    base64, nothing else) counts only in a command line that holds one of them (`aws`, `secret`);
   - the value after a credential header name: `Authorization: Bearer x` / `Basic x` /
     any scheme, `x-api-key: x`, `api-key:`, `x-auth-token:`, `cookie:`;
   - the value of a key=value or --flag=value whose key names a credential (password,
     passwd, pwd, secret, token, api_key / api-key / apikey, access_key, private_key,
-    credential(s), auth, client_secret, session), as an environment assignment, a
-    URL query parameter or a long option; and the argument after such a flag
-    (`--password x`, `--token x`, `-p x` for sshpass, `-u user:x` and `-b cookie` for curl);
-  - a URL's password (`https://user:x@host`), and `mysql -px`.
+    credential(s), auth, client_secret, session id, signature), as an environment assignment,
+    a URL query parameter or a long option; the argument after such a flag (`--password x`,
+    `--token x`);
+  - in argv, by the same table: `mysql -px`, `redis-cli -a x`, `sshpass -p x`, `curl -u user:x`
+    (also as `--user=user:x`); and curl's `--oauth2-bearer x`, `-b x` when x is cookie data (a
+    `name=value`, not a file name), and the last argument of `htpasswd -b`.
 
-This is the receiver's own small detector; the pii_redaction processor has the
-general one, and the two should share their patterns.
+Switches are not followed by a value, so the argument after one is kept: a flag that makes
+the command ask for the password on its terminal (`--password` of PostgreSQL's and MySQL's
+clients: `psql --password dbname`, `mysql --password shop`; psql's `-W`, mysql's bare `-p` and
+`curl -u user` ask too), a flag named as a switch (`--no-password`, `--ask-pass`,
+`--with-token`, `--prompt-password`), and a credential flag followed by another option
+(`mongod --auth --port 27017`). An argument's command is the nearest argument before it that
+names a command with rules of its own, so `sudo`, `env`, `ssh host` or `docker exec db` in
+front do not hide it, and `sshpass -p x ssh -p 2222` keeps ssh's port.
 
-Cost: a few regular-expression passes over each argument, O(argument bytes);
-only emitted process spans are redacted.
+Cost: one pass of each of the table's regexes (linear; a command and its flag at most 200
+characters apart) and a few of our own over each argument, O(argument bytes × patterns); only
+emitted process spans are redacted.
 """
 
 from __future__ import annotations
 
 import os
-import re
+
+import regex
+
+from llmtap.secretpatterns import (FLAGS, GLUED_PASSWORD_FLAGS, MYSQL_CLIENTS, PASSWORD_VALUE_FLAGS,
+                                   SECRET_PATTERNS, USER_PASSWORD_FLAGS, VALUE_CHECKS)
 
 REDACTED = "<REDACTED>"
+
+# The table's patterns, compiled once: those that count alone, and those that need a context word.
+_TABLE = [(regex.compile(p.regex, FLAGS), VALUE_CHECKS.get(p.entity), frozenset(p.context)) for p in SECRET_PATTERNS]
+_ALONE = [(rx, check) for rx, check, context in _TABLE if not context]
+_WORD = regex.compile(r"[a-z0-9]+")
 
 _CREDENTIAL_KEY = (r"(?:[A-Za-z0-9]*[_-])*(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
                    r"|private[_-]?key|credentials?|auth|client[_-]?secret|session[_-]?id|sig|signature)"
@@ -42,90 +63,137 @@ _CREDENTIAL_KEY = (r"(?:[A-Za-z0-9]*[_-])*(?:pass(?:word|wd)?|pwd|secret|token|a
 _NOT_A_SECRET_SUFFIXES = {"file", "path", "dir", "name", "env", "type", "length", "len", "url", "uri", "prompt",
                           "stdin", "cmd", "command", "helper", "store", "count", "method", "mode", "header",
                           "scheme", "required", "expiry", "expires", "ttl", "policy", "version", "endpoint"}
+# A key that turns something on or off: `--no-password`, `--ask-pass`, `--with-token` take no value.
+_SWITCH_PREFIXES = {"no", "ask", "with", "without", "prompt"}
+
+# Clients whose --password makes them ask on the terminal: the next argument is not a password.
+_PROMPTING_PASSWORD_COMMANDS = frozenset({
+    "psql", "pg_dump", "pg_dumpall", "pg_restore", "pg_basebackup", "pgbench", "createdb", "dropdb",
+    "createuser", "dropuser", "vacuumdb", "reindexdb", "clusterdb", *MYSQL_CLIENTS})
+# Flags whose next argument is a secret beyond the table's passwords (curl's -b: when it is cookie data).
+_TOKEN_FLAGS = {"curl": ("--oauth2-bearer",)}
+_COOKIE_FLAGS = {"curl": ("-b", "--cookie")}
+# Commands with rules of their own, and those that sshpass runs (their -p is a port).
+_KNOWN_COMMANDS = frozenset({*GLUED_PASSWORD_FLAGS, *PASSWORD_VALUE_FLAGS, *USER_PASSWORD_FLAGS, *_TOKEN_FLAGS,
+                             *_PROMPTING_PASSWORD_COMMANDS, "htpasswd", "ssh", "scp", "sftp", "rsync"})
 
 
 def _names_a_secret(key: str) -> bool:
-    words = re.split(r"[_-]+", key.strip("-").lower())
-    return words[-1] not in _NOT_A_SECRET_SUFFIXES and words[0] != "no"
+    words = regex.split(r"[_-]+", key.strip("-").lower())
+    return words[-1] not in _NOT_A_SECRET_SUFFIXES and words[0] not in _SWITCH_PREFIXES
 
-_TOKEN_SHAPES = re.compile("|".join((
-    r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}",
-    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b",
-    r"\bgh[pousr]_[A-Za-z0-9]{30,}",
-    r"\bgithub_pat_[A-Za-z0-9_]{30,}",
-    r"\bglpat-[A-Za-z0-9_-]{20,}",
-    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
-    r"\bAIza[0-9A-Za-z_-]{35}",
-    r"\bhf_[A-Za-z0-9]{30,}",
-    r"\b(?:sk|rk)_live_[A-Za-z0-9]{16,}",
-    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-)))
 
 # `Authorization: Bearer x`, `x-api-key: x`: the value is everything up to the end of the header
 # (a quote or the end of the argument closes it inside a script).
-_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|x-goog-api-key|cookie)"
-                     r"(\s*:\s*)(?:(bearer|basic|token|digest|negotiate)\s+)?([^\r\n'\"]+)")
+_HEADER = regex.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|x-goog-api-key|cookie)"
+                        r"(\s*:\s*)(?:(bearer|basic|token|digest|negotiate)\s+)?([^\r\n'\"]+)")
 
 # key=value and --key=value (environment, query strings, options), key: the credential names above.
-_ASSIGNMENT = re.compile(rf"(?i)(?<![A-Za-z0-9])(-{{0,2}}{_CREDENTIAL_KEY})(=)([^\s&;'\"]+)")
+_ASSIGNMENT = regex.compile(rf"(?i)(?<![A-Za-z0-9])(-{{0,2}}{_CREDENTIAL_KEY})(=)([^\s&;'\"]+)")
 
 # --password x / --token x inside a script (the argv form is handled per argument below).
-_FLAG_IN_TEXT = re.compile(rf"(?i)(?<![A-Za-z0-9-])(--{_CREDENTIAL_KEY})(\s+)([^\s'\"-][^\s'\"]*)")
+_FLAG_IN_TEXT = regex.compile(rf"(?i)(?<![A-Za-z0-9-])(--{_CREDENTIAL_KEY})(\s+)([^\s'\"-][^\s'\"]*)")
+_SHELL_SEPARATORS = ";|&\n(`"
 
-# curl's -u user:password inside a script.
-_CURL_USER_IN_TEXT = re.compile(r"(\bcurl\b[^|;&\n]*?\s(?:-u|--user|-U|--proxy-user)\s+['\"]?[^\s:'\"]+:)([^\s'\"]+)")
-
-_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@/\s]+)(@)", re.IGNORECASE)
-
-_FLAG = re.compile(rf"(?i)--?{_CREDENTIAL_KEY}")
-
-# Short flags whose next argument is a secret, for the commands that define them so.
-_SECRET_NEXT_BY_COMMAND = {
-    "sshpass": {"-p"},
-    "curl": {"-u", "--user", "-U", "--proxy-user", "--oauth2-bearer", "-b", "--cookie"},
-    "redis-cli": {"-a"},
-    "htpasswd": {"-b"},
-}
-# `mysql -pSECRET`: the password glued to the flag.
-_GLUED_PASSWORD_COMMANDS = {"mysql", "mysqldump", "mariadb", "mariadb-dump", "mysqladmin"}
-_USERINFO_FLAGS = {"-u", "--user", "-U", "--proxy-user"}  # curl's user:password: only the password goes
+_FLAG = regex.compile(rf"(?i)--?{_CREDENTIAL_KEY}")
 
 
-def redact_text(text: str) -> str:
+def _table_redacted(text: str, patterns) -> str:
+    """`text` with every value the table's patterns find replaced (overlapping ones as one)."""
+    spans = []
+    for rx, check in patterns:
+        for m in rx.finditer(text):
+            start, end = m.span("value") if "value" in rx.groupindex else m.span()
+            if end > start and (check is None or check(text[start:end])):
+                spans.append((start, end))
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    for start, end in sorted(spans):
+        if end <= pos:
+            continue
+        if start >= pos:
+            pieces.append(text[pos:start])
+            pieces.append(REDACTED)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _asks_for_the_password(text: str, flag_at: int) -> bool:
+    """Whether the shell command that a `--password` at `flag_at` belongs to prompts for it."""
+    start = max(text.rfind(c, 0, flag_at) for c in _SHELL_SEPARATORS) + 1
+    return any(os.path.basename(word) in _PROMPTING_PASSWORD_COMMANDS for word in text[start:flag_at].split())
+
+
+def _flag_in_text(m) -> str:
+    if not _names_a_secret(m[1]) or (m[1].lower() == "--password" and _asks_for_the_password(m.string, m.start())):
+        return m[0]
+    return m[1] + m[2] + REDACTED
+
+
+def redact_text(text: str, patterns=_ALONE) -> str:
     """Every secret-looking value inside one string (an argument, or a shell script) replaced."""
-    text = _TOKEN_SHAPES.sub(REDACTED, text)
+    text = _table_redacted(text, patterns)
     text = _HEADER.sub(lambda m: f"{m[1]}{m[2]}{m[3] + ' ' if m[3] else ''}{REDACTED}", text)
     text = _ASSIGNMENT.sub(lambda m: m[1] + m[2] + REDACTED if _names_a_secret(m[1]) else m[0], text)
-    text = _FLAG_IN_TEXT.sub(lambda m: m[1] + m[2] + REDACTED if _names_a_secret(m[1]) else m[0], text)
-    text = _URL_PASSWORD.sub(lambda m: m[1] + REDACTED + m[3], text)
-    if "curl" in text:
-        text = _CURL_USER_IN_TEXT.sub(lambda m: m[1] + REDACTED, text)
-    return text
+    return _FLAG_IN_TEXT.sub(_flag_in_text, text)
 
 
-def _command(argv: list[str]) -> str:
-    return os.path.basename(argv[0]) if argv else ""
+def _patterns_for(argv: list[str]):
+    """The table's patterns for this command line: those with context words only when it holds one."""
+    words = set(_WORD.findall(" ".join(argv).lower()))
+    return _ALONE + [(rx, check) for rx, check, context in _TABLE if context & words]
+
+
+def _value_after(command: str, flag: str, value: str) -> str | None:
+    """The argument after `flag` with the secret it holds as `flag`'s value replaced, or None when
+    `flag` takes no secret there."""
+    if flag in USER_PASSWORD_FLAGS.get(command, ()):  # a user name alone: the command asks for the password
+        return value.split(":", 1)[0] + ":" + REDACTED if ":" in value else None
+    if flag in PASSWORD_VALUE_FLAGS.get(command, ()) or flag in _TOKEN_FLAGS.get(command, ()):
+        return REDACTED
+    if flag in _COOKIE_FLAGS.get(command, ()):
+        return REDACTED if "=" in value else None  # without '=' it is a cookie file's name
+    if value.startswith("-") or not (_FLAG.fullmatch(flag) and _names_a_secret(flag)):
+        return None  # a switch, followed by the next option
+    if flag.lower() == "--password" and command in _PROMPTING_PASSWORD_COMMANDS:
+        return None
+    return REDACTED
+
+
+def _redact_option(command: str, arg: str) -> str | None:
+    """`mysql -pSECRET`, `curl --user=bob:SECRET`: a command's password inside the option itself."""
+    for flag in GLUED_PASSWORD_FLAGS.get(command, ()):
+        if arg.startswith(flag) and len(arg) > len(flag):
+            return flag + REDACTED
+    name, eq, value = arg.partition("=")
+    if eq and name.startswith("--"):
+        redacted = _value_after(command, name, value)
+        if redacted is not None:
+            return name + "=" + redacted
+    return None
+
+
+def _htpasswd_batch(command: str, argv: list[str]) -> bool:
+    """`htpasswd -b[c] file user password`, `htpasswd -nb user password`: the last argument is one."""
+    return command == "htpasswd" and any(a.startswith("-") and not a.startswith("--") and "b" in a for a in argv)
 
 
 def redact_args(argv: list[str]) -> list[str]:
     """argv with secret values replaced (a new list; argv itself is not changed)."""
-    command = _command(argv)
-    secret_next = _SECRET_NEXT_BY_COMMAND.get(command, set())
+    patterns = _patterns_for(argv)
+    command = os.path.basename(argv[0]) if argv else ""
     out: list[str] = []
-    flag = ""  # the flag whose value comes next, when that value is a secret
     for i, arg in enumerate(argv):
-        if flag:
-            userinfo = command == "curl" and flag in _USERINFO_FLAGS and ":" in arg
-            out.append(arg.split(":", 1)[0] + ":" + REDACTED if userinfo else REDACTED)
-            flag = ""
-            continue
-        if i and (arg in secret_next or (_FLAG.fullmatch(arg) and _names_a_secret(arg))):
-            flag = arg
-            out.append(arg)
-            continue
-        if i and command in _GLUED_PASSWORD_COMMANDS and arg.startswith("-p") and len(arg) > 2:
-            out.append("-p" + REDACTED)
-            continue
-        out.append(redact_text(arg))
+        name = os.path.basename(arg)
+        if i and name in _KNOWN_COMMANDS:
+            command = name
+        redacted = _value_after(command, argv[i - 1], arg) if i and argv[i - 1].startswith("-") else None
+        if redacted is None and i:
+            redacted = _redact_option(command, arg)
+        if redacted is None and i == len(argv) - 1 and i > 1 and _htpasswd_batch(command, argv[1:i]):
+            redacted = REDACTED
+        # The rest is looked at too: `curl -u sk_live_…: …` puts the key in the user name.
+        out.append(redact_text(arg if redacted is None else redacted, patterns))
     return out
