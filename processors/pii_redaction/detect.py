@@ -9,10 +9,11 @@
     findings = detector.analyze(text)           # [Finding(start, end, entity_type, score)], sorted
 
 Entity types are presidio's (EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IBAN_CODE, US_SSN,
-IP_ADDRESS, CRYPTO, MEDICAL_LICENSE, ...) and ours for secrets (secrets.py: OPENAI_API_KEY,
-ANTHROPIC_API_KEY, GOOGLE_API_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN,
-SLACK_TOKEN, SLACK_WEBHOOK_URL, STRIPE_API_KEY, HUGGINGFACE_TOKEN, GROQ_API_KEY, JWT,
-PRIVATE_KEY, BEARER_TOKEN, PASSWORD).
+IP_ADDRESS, CRYPTO, MEDICAL_LICENSE, ...) and ours for secrets (their formats are the table in
+llmtap/secretpatterns.py, shared with the eBPF receiver: OPENAI_API_KEY, ANTHROPIC_API_KEY,
+OPENROUTER_API_KEY, GOOGLE_API_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN,
+GITLAB_TOKEN, SLACK_TOKEN, SLACK_WEBHOOK_URL, STRIPE_API_KEY, HUGGINGFACE_TOKEN, GROQ_API_KEY,
+JWT, PRIVATE_KEY, BEARER_TOKEN, BASIC_AUTH, PASSWORD).
 
 What it promises: the findings presidio's recognizers would report with the same scores
 (pattern score; 1.0 when the recognizer's checksum validates, none when it fails; +0.35 and
@@ -23,21 +24,29 @@ at least 0.4 with one of its context words among the 5 words before the match, o
 findings become one, spanning them all, named after the longest: nothing detected is left
 half-visible.
 
-How it is fast: presidio runs every regex over the whole text and spaCy over everything. Here a
-pattern runs only where its matches can be. One anchored pass per family finds the tokens
-(whitespace-separated) that hold a digit, an `@`, or a `x.y` dot (recognizers.py); the
-pattern families run on those tokens only (merged when close: a card number is four tokens):
-one scan per pattern of a copy of the text blanked outside them, so `\\b` and look-arounds
-see at the edges what they would in the whole text (whitespace).
-Phone numbers (python-phonenumbers, presidio's PhoneRecognizer) only where a window holds at
-least 7 digits close together, not glued to a letter (presidio also reports 5- and 6-digit
-numbers, nearly always order numbers or amounts; the shortest subscriber numbers have 7), a region only where the run is as long as
-its shortest number, once per country code, cached by segment (_phone_finder). A number an id
-recognizer reported that could be a phone number (`+44 121 234 6440` holds a valid NHS number)
-is parsed as well, and one name is chosen (_resolve: the longest, then the one a context word
-or the table column's header names, then the one whose checksum passed). Weak patterns (score
-under the threshold, no checksum) run only on texts holding one of their context words.
-Secrets and user recognizers run on the whole text (literal prefixes: fast).
+How it is fast (each step changes the cost, never the findings: tests/test_pii_fast_paths.py):
+presidio runs every regex over the whole text and spaCy over everything. Here
+- a pattern runs only on a text it can match: one Hyperscan scan of an ASCII text (prefilter.py)
+  says which patterns of a family (URLs excepted) can match at all (1 in 13 on the corpus); first,
+  any text is searched for the strings a pattern requires (regexopt.required_literals: `sk-ant-`,
+  `bearer`); a weak pattern (score under the threshold, no checksum) runs only on a text holding
+  one of its context words;
+- and only where its matches can be: one anchored pass per family finds the tokens that hold a
+  digit, an `@`, or a dotted name (recognizers.py puts each pattern in its family); the family's
+  patterns scan a copy of the text blanked outside them (merged when close: a card number is
+  four tokens), so `\\b` and look-arounds see at the edges what they would in the whole text
+  (whitespace); secrets and user recognizers scan the whole text;
+- presidio's URL patterns try their ~675 top-level domains grouped by first letter
+  (regexopt.factor_alternations): the same matches, 3.5x cheaper;
+- phone numbers (python-phonenumbers, presidio's PhoneRecognizer) are parsed only where a
+  window holds at least 7 digits close together, not glued to a letter (presidio also reports
+  5- and 6-digit numbers, nearly always order numbers or amounts; the shortest subscriber
+  numbers have 7), once per country code, and for a region only where its metadata allows a
+  number (_NationalNumbers: length, number-type patterns, national prefix), cached by segment
+  (_phone_finder).
+A number an id recognizer reported that could be a phone number (`+44 121 234 6440` holds a
+valid NHS number) is parsed as well, and one name is chosen (_resolve: the longest, then the one
+a context word or the table column's header names, then the one whose checksum passed).
 
 Cost bound: each seed pass is one linear scan; every regex is linear (no nested quantifiers)
 and runs with the `regex` module's timeout set from what is left of the caller's deadline, so a
@@ -56,13 +65,16 @@ import gc
 import os
 import threading
 import time
+import unicodedata
 from typing import Iterable, NamedTuple, Sequence
 
 import phonenumbers
+from phonenumbers import phonenumberutil
 import regex
 
 from llmtap.processors.pii_redaction import recognizers as recognizer_set
 from llmtap.processors.pii_redaction.config import Config
+from llmtap.processors.pii_redaction.prefilter import prefilter
 from llmtap.processors.pii_redaction.recognizers import NER_ENTITIES, PatternSpec
 from llmtap.processors.pii_redaction.secrets import AWS_KEY_PROXIMITY
 
@@ -72,17 +84,18 @@ CONTEXT_WORDS = 5  # presidio's context_prefix_count
 CONTEXT_FACTOR = 0.35  # presidio's context_similarity_factor
 CONTEXT_MIN_SCORE = 0.4  # presidio's min_score_with_context_similarity
 
-# Tokens holding a digit / an '@' / a dot between word characters. Anchored at a token's start
-# so each token is scanned once: linear.
+# Windows where each family's patterns can match: tokens (whitespace-separated) holding a digit,
+# tokens holding a dotted name (`x.y`, found from the dot: _windows), and around an '@' the run of
+# characters presidio's email pattern admits. Anchored so that each token is scanned once: linear.
+# Digit tokens at most 8 characters apart share a window (a card or an IBAN in groups, "GB82 WEST
+# 1234 ...": the gap may hold words), one match per window.
+_DIGIT_TOKEN = r"(?<!\S)[^\s\d]*+\d\S*+"
 _SEEDS = {
-    "digit": regex.compile(r"(?<!\S)[^\s\d]*+\d\S*+"),
+    "digit": regex.compile(_DIGIT_TOKEN + r"(?:(?s:.){1,8}?" + _DIGIT_TOKEN + r")*+"),
     # presidio's email regex: local-part characters, '@', a domain of word characters, '-' and '.'.
     # Anything else ends a match (and is not a word character: '\\b' is the same at the edge).
     "at": regex.compile(r"(?<![!#$%&'*+\-/=?^_`{|}~.\w])[!#$%&'*+\-/=?^_`{|}~.\w]*+@[\w.\-]*+"),
-    "dot": regex.compile(r"(?<!\S)\S*?[A-Za-z0-9]\.[A-Za-z]\S*+"),
 }
-# A card or an IBAN in groups ("GB82 WEST 1234 ..."): tokens this close share a window.
-_MERGE_GAP = {"digit": 8, "at": 0, "dot": 0}
 _DIGIT = regex.compile(r"\d")
 # What a phone number needs: PHONE_MIN_DIGITS digits, each at most 3 separators from the next
 # (python-phonenumbers' candidates are digits and punctuation, no letters but an extension's),
@@ -236,7 +249,7 @@ def _regex_timeout(left: float | None) -> float | None:
     return None if left is None else 4 * left + 0.05
 
 
-def _only(text: str, spans: list[list[int]]) -> str:
+def _only(text: str, spans: list[tuple[int, int]]) -> str:
     """`text` with everything outside `spans` blanked: same length and offsets, so one regex scan
     covers all windows (a blank fails at once) and a match ends where whitespace would end it."""
     pieces, pos = [], 0
@@ -248,15 +261,24 @@ def _only(text: str, spans: list[list[int]]) -> str:
     return "".join(pieces)
 
 
-def _windows(seed: regex.Pattern, text: str, gap: int) -> list[list[int]]:
-    out: list[list[int]] = []
-    for m in seed.finditer(text):
-        s, e = m.span()
-        if out and s - out[-1][1] <= gap:
-            out[-1][1] = e
-        else:
-            out.append([s, e])
-    return out
+_SEED_NEEDS = {"at": "@", "dot": "."}  # a text without it has no window of the family
+_DOTTED = regex.compile(r"[A-Za-z0-9]\.[A-Za-z]")
+_TOKEN_START = regex.compile(r"(?r)\S*+")  # matched backwards: from a position to its token's start
+_TOKEN_END = regex.compile(r"\S*+")
+
+
+def _windows(family: str, text: str) -> list[tuple[int, int]]:
+    if _SEED_NEEDS.get(family, "") not in text:
+        return []
+    if family == "dot":
+        # The tokens holding a dotted name, found from each dot (5x cheaper than from each token).
+        out, pos = [], 0
+        while (m := _DOTTED.search(text, pos)) is not None:
+            start = _TOKEN_START.match(text, 0, m.start()).start()
+            pos = _TOKEN_END.match(text, m.start()).end()
+            out.append((start, pos))
+        return out
+    return [m.span() for m in _SEEDS[family].finditer(text)]
 
 
 class Detector:
@@ -277,11 +299,20 @@ class Detector:
         self._threshold = self.config.score_threshold
         # Patterns whose score is under the threshold and that have no checksum to lift it
         # (presidio's "weak" ones: a bare 9-digit number as US_PASSPORT): only a context word
-        # can make their matches count, so they are not run on a text without one. (The AWS
-        # secret key is also lifted by a key id near it: always run.)
-        self._weak = frozenset(id(spec) for spec in found.patterns
-                               if spec.score < self._threshold and spec.validate is None
-                               and spec.entity != "AWS_SECRET_ACCESS_KEY")
+        # can make their matches count, so they are not run on a text without one. (An AWS
+        # secret key is also lifted by an access key id found in the text: it is scanned after
+        # the other secrets.)
+        self._weak = {id(spec): frozenset(spec.context) for spec in found.patterns
+                      if spec.score < self._threshold and spec.validate is None}
+        self._by_family.get("text", []).sort(key=lambda spec: spec.entity == "AWS_SECRET_ACCESS_KEY")
+        # Each text is searched once for every string a pattern requires and every weak
+        # pattern's context word (a substring test each: ~50 ns for a prompt).
+        self._literals = frozenset(w for spec in found.patterns for w in spec.literals or ())
+        self._context_words = frozenset().union(*self._weak.values())
+        # One prefilter per family, indexed like its list, compiled once per process for each set
+        # of patterns (~1 s). Not for the URL patterns (off by default): they alone take 4 s.
+        self._prefilters = {family: prefilter(tuple(spec.regex for spec in specs))
+                            for family, specs in self._by_family.items() if family != "dot"}
         self._allow = frozenset(self.config.allow_list)
         self._allow_patterns = [regex.compile(p) for p in self.config.allow_patterns]
         ner_entities = [e for e in NER_ENTITIES + ("DATE_TIME", "ORGANIZATION") if e in self.entities]
@@ -294,19 +325,32 @@ class Detector:
         if not text:
             return []
         candidates: list[_Candidate] = []
-        windows: dict[str, list[list[int]]] = {}
-        lowered: list[str] = []  # the text and the caller's context, lower case, once needed
+        windows: dict[str, list[tuple[int, int]]] = {}
+        lower = text.lower()
+        context_lower = " ".join(w.lower() for w in context)
+        literals = {w for w in self._literals if w in lower}
+        context_words = {w for w in self._context_words if w in lower or w in context_lower}
         for family, specs in self._by_family.items():
+            possible = self._prefilters[family].possible(text) if family in self._prefilters else None
+            if possible is not None:
+                specs = [spec for i, spec in enumerate(specs) if i in possible]
+                if not specs:
+                    continue
             if family == "text":
                 scanned = text
             else:
-                spans = windows.setdefault(family, _windows(_SEEDS[family], text, _MERGE_GAP[family]))
+                spans = windows.setdefault(family, _windows(family, text))
                 if not spans:
                     continue
                 scanned = _only(text, spans)
             for spec in specs:
-                if id(spec) in self._weak and not _context_in(spec, text, context, lowered):
-                    continue
+                if spec.literals is not None and spec.literals.isdisjoint(literals):
+                    continue  # cannot match: no string it requires is in the text
+                weak = self._weak.get(id(spec))
+                if weak is not None and weak.isdisjoint(context_words) and not (
+                        spec.entity == "AWS_SECRET_ACCESS_KEY"
+                        and any(c.entity_type == "AWS_ACCESS_KEY_ID" for c in candidates)):
+                    continue  # under the threshold, and nothing that could lift it is there
                 left = _check(deadline)
                 try:
                     self._scan(spec, scanned, text, _regex_timeout(left), candidates)
@@ -314,7 +358,7 @@ class Detector:
                     raise TimeBudgetExceeded(f"time budget exceeded in pattern {spec.name!r}") from None
         if self._phone is not None:
             if "digit" not in windows:
-                windows["digit"] = _windows(_SEEDS["digit"], text, _MERGE_GAP["digit"])
+                windows["digit"] = _windows("digit", text)
             candidates.extend(self._phones(text, windows["digit"], candidates, deadline))
         for recognizer in self._opaque:
             _check(deadline)
@@ -327,7 +371,7 @@ class Detector:
         _check(deadline)
         return self._resolve(text, candidates, tuple(w.lower() for w in context))
 
-    def _phones(self, text: str, windows: list[list[int]], found: list[_Candidate],
+    def _phones(self, text: str, windows: list[tuple[int, int]], found: list[_Candidate],
                 deadline: float | None) -> list[_Candidate]:
         """presidio's PhoneRecognizer (python-phonenumbers' matcher for each of its regions, its
         leniency and score) on the digit windows, less what is already found: text that a region
@@ -358,8 +402,11 @@ class Detector:
         return out
 
     def clear_caches(self) -> None:
-        """Forget the phone numbers parsed so far (the benchmark measures without them)."""
-        self._find_phones.cache_clear()
+        """Forget the phone numbers and email hosts checked so far (the benchmark measures
+        without them)."""
+        if self._phone is not None:
+            self._find_phones.cache_clear()
+        recognizer_set.clear_caches()
 
     @classmethod
     def _scan(cls, spec: PatternSpec, scanned: str, text: str, timeout: float | None,
@@ -413,38 +460,53 @@ class Detector:
         key_ids = [c.start for c in candidates if c.entity_type == "AWS_ACCESS_KEY_ID"]
         kept: list[_Candidate] = []
         headers = _ColumnHeaders(text)
-        nearness: dict[int, int] = {}  # index in kept → how close its nearest context word is
+        near: dict[int, int] = {}  # id of a kept candidate → how close its nearest context word is
+
+        def nearness(c: _Candidate, distance: int | None = None) -> int:
+            if id(c) not in near:  # needed to lift a weak score, or to name overlapping findings
+                if distance is None and c.context:
+                    distance = _context_distance(text, c, context + headers.of(c.start), placeholders)
+                near[id(c)] = CONTEXT_WORDS + 2 if distance is None else distance
+            return near[id(c)]
+
         for c in candidates:
             score = c.score
             if c.entity_type == "AWS_SECRET_ACCESS_KEY" and any(
                     abs(k - c.start) <= AWS_KEY_PROXIMITY for k in key_ids):
                 score = 1.0
             distance = None
-            if c.context and (score < self._threshold or len(candidates) > 1):
-                distance = _context_distance(text, c, context + headers.of(c.start), placeholders)
-            if score < self._threshold and distance is not None:
-                score = min(1.0, max(score + CONTEXT_FACTOR, CONTEXT_MIN_SCORE))
             if score < self._threshold:
-                continue
+                if c.context:
+                    distance = _context_distance(text, c, context + headers.of(c.start), placeholders)
+                if distance is None:
+                    continue
+                score = min(1.0, max(score + CONTEXT_FACTOR, CONTEXT_MIN_SCORE))
+                if score < self._threshold:
+                    continue
             value = text[c.start:c.end]
             if value in self._allow or any(p.fullmatch(value) for p in self._allow_patterns):
                 continue
             if placeholders and any(s < c.end and c.start < e for s, e in placeholders):
                 continue
-            nearness[id(c)] = CONTEXT_WORDS + 2 if distance is None else distance
             kept.append(c._replace(score=score))
-            nearness[id(kept[-1])] = nearness.pop(id(c))
+            if distance is not None:
+                nearness(kept[-1], distance)
 
-        def rank(c: _Candidate):
+        def outranks(a: _Candidate, b: _Candidate) -> bool:
             # A secret names the span it is in (the password of a connection string a URL holds);
             # then the longest (a phone number "+44 121 234 6440" holds a number that passes NHS's
             # checksum; "+5511961234292" one that passes Luhn); for the same span, one that a
             # context word names ("my phone is 312 345 8156", though it passes NHS's checksum);
             # then one whose checksum passed ("NHS number 943 476 5919", though "number" is a
             # phone context word too); then the one named by the nearest context word
-            # ("license Z1437759, passport Y18774493"); then the score.
-            near = nearness[id(c)]
-            return c.priority, c.end - c.start, near <= CONTEXT_WORDS, c.checksum, -near, c.score
+            # ("license Z1437759, passport Y18774493"); then the score. (Context words are
+            # looked for only when priority and length tie.)
+            first, second = (a.priority, a.end - a.start), (b.priority, b.end - b.start)
+            if first != second:
+                return first > second
+            near_a, near_b = nearness(a), nearness(b)
+            return ((near_a <= CONTEXT_WORDS, a.checksum, -near_a, a.score)
+                    > (near_b <= CONTEXT_WORDS, b.checksum, -near_b, b.score))
 
         kept.sort(key=lambda c: (c.start, -c.end))
         findings: list[Finding] = []
@@ -452,7 +514,7 @@ class Detector:
         for c in kept:
             if findings and c.start < findings[-1].end:
                 last = findings[-1]
-                if rank(c) > rank(best):
+                if outranks(c, best):
                     best = c
                 findings[-1] = Finding(last.start, max(last.end, c.end), best.entity_type,
                                        max(last.score, c.score))
@@ -480,25 +542,26 @@ def _phone_finder(regions: Sequence[str], leniency):
             seen.add(code)
             distinct.append(region)
 
-    # The fewest digits a valid number of the region has (its national significant number's
-    # shortest possible length): a piece without '+' whose longest run has fewer is not parsed
-    # for it (US: 10, FR: 9, IN and BR: 8).
-    shortest = {r: min(phonenumbers.PhoneMetadata.metadata_for_region(r).general_desc.possible_length or (1,))
-                for r in distinct}
+    national = {r: _NationalNumbers(r) for r in distinct} if leniency >= phonenumbers.Leniency.VALID else {}
 
     @functools.lru_cache(maxsize=PHONE_CACHE)
     def find(segment: str) -> tuple[tuple[int, int], ...]:
         found: list[tuple[int, int]] = []
         pieces = [(0, len(segment))]
         digits: dict[tuple[int, int], int] = {}
-        for region in distinct:
+        runs: dict[tuple[int, int], list[str]] = {}
+        for index, region in enumerate(distinct):
             rest = []
+            numbers = national.get(region)
             for s, e in pieces:
-                if "+" not in segment[s:e]:
+                # A number written with '+' is read the same in every region (its own country
+                # code, the same checks): the first region's matcher has found it if it is one.
+                if numbers is not None and (index > 0 or "+" not in segment[s:e]):
                     if (s, e) not in digits:
                         digits[s, e] = max((sum(c.isdigit() for c in m[0])
                                             for m in _PHONE_LIKE.finditer(segment, s, e)), default=0)
-                    if digits[s, e] < shortest[region]:
+                        runs[s, e] = _digit_runs(segment[s:e])
+                    if digits[s, e] < numbers.shortest or not numbers.could_be_in(runs[s, e]):
                         rest.append((s, e))
                         continue
                 spans = [(s + m.start, s + m.end)
@@ -513,12 +576,106 @@ def _phone_finder(regions: Sequence[str], leniency):
     return find
 
 
-def _context_in(spec: PatternSpec, text: str, context: Sequence[str], lowered: list[str]) -> bool:
-    """Whether one of the spec's context words is anywhere in the text or the caller's context (a
-    context word counts when it is part of a word: a substring test is a superset of that)."""
-    if not lowered:
-        lowered.append(" ".join((text.lower(), *(w.lower() for w in context))))
-    return any(word in lowered[0] for word in spec.context)
+_DIGIT_GROUP = regex.compile(r"\d+")
+MAX_DIALLED_DIGITS = 25  # international prefix (≤ 5) + country code (≤ 3) + national number (≤ 17)
+MAX_STRIPPED_DIGITS = 10  # country code (≤ 3) + national prefix and carrier code (≤ 6 in the metadata)
+
+
+def _digit_runs(piece: str) -> list[str]:
+    """The digits of every run of consecutive digit groups in `piece` (as ASCII, at most
+    MAX_DIALLED_DIGITS): where the matcher's candidates can start and end."""
+    groups = [g if g.isascii() else "".join(str(unicodedata.decimal(c)) for c in g)
+              for g in _DIGIT_GROUP.findall(piece)]
+    runs = []
+    for i in range(len(groups)):
+        digits = ""
+        for group in groups[i:]:
+            digits += group
+            if len(digits) > MAX_DIALLED_DIGITS:
+                break
+            runs.append(digits)
+    return runs
+
+
+class _NationalNumbers:
+    """What a valid number of one region needs when it is written without `+` (python-
+    phonenumbers' own metadata and rules), so that the matcher (~0.1 ms per piece and region)
+    runs only where it can succeed.
+
+    The matcher reads a number from whole groups of digits (it cuts candidates at separators
+    only). Written without `+`, the number is international if it starts with the region's
+    international prefix; else the parser strips the country code or a national prefix (with
+    a carrier code) from the front, so the national significant number is a suffix of the
+    digits, after nothing, the country code or a national prefix. VALID leniency (presidio's)
+    then needs the number to have a type: to match one of the number types (fixed line,
+    mobile, toll free, ...) of a region of its country code (the US plan's matcher also finds
+    Canadian numbers) at one of the type's lengths; and when nothing was stripped, the region's
+    format for it must not ask for the national prefix (German, French, British numbers are
+    written with their 0). A piece is parsed only if some run of consecutive digit groups
+    passes these checks. Also, its longest run of digits close together must reach the
+    shortest number (US 10, FR 9). A region whose parsing rewrites the number (a transform rule
+    adding digits) is not prefiltered."""
+
+    TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number", "voip",
+             "pager", "uan", "voicemail")
+
+    def __init__(self, region: str):
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        self.code = str(phonenumbers.country_code_for_region(region))
+        self.by_length: dict[int, regex.Pattern] = {}  # length → the type patterns of that length
+        self.shortest = 1
+        rule = meta.national_prefix_transform_rule if meta is not None else None
+        if meta is None or (rule and regex.sub(r"\\\d|\$\d", "", rule)):
+            return
+        patterns: dict[int, list[str]] = {}
+        for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(self.code), ()):
+            plan = phonenumbers.PhoneMetadata.metadata_for_region(other)
+            if plan is None or plan.general_desc is None:
+                continue
+            lengths = [n for n in plan.general_desc.possible_length if n > 0]
+            for name in self.TYPES:
+                desc = getattr(plan, name)
+                if desc is not None and desc.national_number_pattern:
+                    for n in [n for n in desc.possible_length if n > 0] or lengths:
+                        patterns.setdefault(n, []).append(desc.national_number_pattern)
+        self.by_length = {n: regex.compile("|".join(f"(?:{p})" for p in dict.fromkeys(ps)))
+                          for n, ps in sorted(patterns.items())}
+        self.shortest = min(self.by_length, default=1)
+        # At the start of the digits: the international prefix (the number is another country's),
+        # or what the parser strips (the country code, a national prefix with a carrier code).
+        idd = meta.international_prefix or "(?!)"
+        stripped = meta.national_prefix_for_parsing or meta.national_prefix or "(?!)"
+        self.prefix = regex.compile(f"(?P<idd>{idd})|{regex.escape(self.code)}|(?:{stripped})")
+        self.formats = phonenumbers.PhoneMetadata.metadata_for_region(
+            phonenumbers.region_code_for_country_code(int(self.code))).number_format
+
+    def could_be_in(self, runs: list[str]) -> bool:
+        """`runs`: the digits of each run of consecutive digit groups of a piece (_digit_runs)."""
+        if not self.by_length:
+            return True  # nothing to check against: the matcher decides
+        for digits in runs:
+            prefix = self.prefix.match(digits)
+            if prefix is not None and prefix["idd"] is not None:
+                return True
+            size, prefixed = len(digits), prefix is not None
+            for n in range(max(1, size - MAX_STRIPPED_DIGITS) if prefixed else size, size + 1):
+                shape = self.by_length.get(n)
+                if shape is not None and shape.fullmatch(digits, size - n) and (
+                        prefixed or not self._wants_prefix(digits)):
+                    return True
+        return False
+
+    def _wants_prefix(self, number: str) -> bool:
+        """Whether the region writes this national number with its national prefix (the
+        matcher's `_is_national_prefix_present_if_required`)."""
+        try:
+            fmt = phonenumberutil._choose_formatting_pattern_for_number(self.formats, number)
+            return bool(fmt is not None and fmt.national_prefix_formatting_rule
+                        and not fmt.national_prefix_optional_when_formatting
+                        and not phonenumberutil._formatting_rule_has_first_group_only(
+                            fmt.national_prefix_formatting_rule))
+        except AttributeError:  # python-phonenumbers reorganized: do not prefilter on it
+            return False
 
 
 def _subtract(start: int, end: int, spans: list[tuple[int, int]]):
@@ -602,7 +759,7 @@ def _context_distance(text: str, c: _Candidate, extra: tuple[str, ...],
         # What an earlier redaction wrote is not context: redacting twice must change nothing.
         before = PLACEHOLDER.sub(" ", before)
     stop = _stop_words()
-    words = [w for w in (w.lower() for w in _WORD.findall(before)) if w not in stop][-CONTEXT_WORDS:]
+    words = [w for w in _WORD.findall(before.lower()) if w not in stop][-CONTEXT_WORDS:]
     words.reverse()
     words.extend(extra)
     for distance, word in enumerate(words):

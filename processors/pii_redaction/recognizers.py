@@ -37,6 +37,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     CreditCardRecognizer, EmailRecognizer, IbanRecognizer, PhoneRecognizer)
 
 from llmtap.processors.pii_redaction.config import DEFAULT_OFF, Config  # noqa: E402
+from llmtap.processors.pii_redaction.regexopt import factor_alternations, required_literals  # noqa: E402
 from llmtap.processors.pii_redaction.secrets import SECRET_ENTITIES, secret_recognizers  # noqa: E402
 
 # Entities whose every match has a digit: presidio's default English ones and the national ids
@@ -67,11 +68,18 @@ NER_LABELS = {"PER": "PERSON", "PERSON": "PERSON", "NORP": "NRP", "FAC": "LOCATI
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
 
+@functools.lru_cache(maxsize=4096)
+def _has_public_suffix(host: str) -> bool:
+    return _OFFLINE_TLD(host).fqdn != ""
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
     """presidio's EmailRecognizer, its domain check run on the bundled public-suffix list."""
 
     def validate_result(self, pattern_text: str) -> bool:
-        return _OFFLINE_TLD(pattern_text).fqdn != ""
+        # tldextract reads the host after the last '@': the same host, the same answer (a match
+        # that fails is searched again from each next character of its local part).
+        return _has_public_suffix(pattern_text.rpartition("@")[2])
 
     @staticmethod
     def local_part_start(value: str) -> int:
@@ -99,6 +107,8 @@ class PatternSpec:
     # Offset in a match where the value starts (emails in URLs).
     value_start: Callable[[str], int] | None = None
     priority: int = 1  # breaks ties between overlapping findings: secrets 2, presidio 1, NER 0
+    # A match holds one of these (lower case; regexopt.required_literals); None: no such strings.
+    literals: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,8 @@ def _specs(recognizer: PatternRecognizer, priority: int, family: str | None = No
         invalidate = None
     flags = recognizer.global_regex_flags or 0
     return [PatternSpec(
-        entity=entity, name=p.name, regex=regex.compile(p.regex, flags), score=p.score, validate=validate,
+        entity=entity, name=p.name, regex=regex.compile(factor_alternations(p.regex), flags), score=p.score,
+        validate=validate, literals=required_literals(p.regex, flags),
         invalidate=invalidate, context=tuple(w.lower() for w in recognizer.context or ()),
         family=family or ("digit" if entity in _DIGIT_ENTITIES else _FAMILY.get(entity, "text")),
         trim_to_groups=isinstance(recognizer, IbanRecognizer), priority=priority,
@@ -220,3 +231,7 @@ def build(config: Config) -> Recognizers:
         if rc.entity in wanted:
             patterns.extend(_specs(_user_recognizer(rc), priority=2, family="text"))
     return Recognizers(tuple(patterns), phone, tuple(opaque), wanted)
+
+
+def clear_caches() -> None:
+    _has_public_suffix.cache_clear()

@@ -1,0 +1,142 @@
+"""Two ways to run a pattern cheaper without changing what it matches.
+
+`factor_alternations(pattern)`: presidio's URL patterns end the host in an alternation of ~675
+top-level domains, `(?:(?:com)|(?:edu)|...)`, tried one by one at every dot (the regex module
+has no first-character dispatch for it: the schemeless URL pattern was the costliest pattern of
+all). Grouped by first letter, in their order, `(?:c(?:om|...)|e(?:du|...)|...)`, only the
+group of the letter at hand is tried, and within it the alternatives are tried in the original
+order: at any position only the alternatives starting with that character can match, so the
+match chosen — and every backtracking path — is the same. ~3.5x cheaper for those patterns.
+
+`required_literals(pattern, flags)`: strings of which every match must contain one (lower case;
+ripgrep and RE2 call it a prefilter), e.g. `{"https://hooks.slack.com/"}` or `{"password",
+"passwd", "pwd"}`; None when nothing useful (at least MIN_LITERAL characters) is required. A
+text holding none of them, compared in lower case (a superset of the pattern's own case rule),
+cannot match: the pattern is not run on it. Derived from the pattern's syntax tree (Python's
+`re` parser, which reads the regex module's syntax for these patterns; a pattern it cannot read
+gets no prefilter): consecutive parts with a few possible strings each (literals, small
+classes, `s?`, alternations of such) multiply out, at most MAX_LITERALS strings; a group, a
+repetition of at least one, or an alternation whose every branch requires something carries
+its own requirement; the longest requirement wins.
+"""
+
+from __future__ import annotations
+
+import re
+import re._constants as sre  # noqa: the parser's node names (stable through Python 3.11-3.13)
+import re._parser as sre_parse
+
+MIN_LITERAL = 3
+MAX_LITERALS = 64
+MAX_CLASS = 8  # a character class this small is expanded into its characters
+
+_TLD_STYLE = re.compile(r"\(\?:(?:\(\?:[a-z0-9\-]+\)\|){16,}\(\?:[a-z0-9\-]+\)\)")
+
+
+def factor_alternations(pattern: str) -> str:
+    return _TLD_STYLE.sub(lambda m: _factored(re.findall(r"\(\?:([a-z0-9\-]+)\)", m[0])), pattern)
+
+
+def _factored(words: list[str]) -> str:
+    groups: dict[str, list[str]] = {}  # first letter → the rest, in order (dicts keep insertion order)
+    for w in words:
+        groups.setdefault(w[0], []).append(re.escape(w[1:]))
+    return "(?:" + "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in groups.items()) + ")"
+
+
+NAMED_GROUP = re.compile(r"(?<!\\)\(\?P<\w+>")
+_SEQUENCE_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE
+
+
+def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    try:
+        # Group names do not matter here, and the regex module allows a name twice.
+        tree = sre_parse.parse(NAMED_GROUP.sub("(?:", pattern), flags & _SEQUENCE_FLAGS)
+    except (re.error, OverflowError, RecursionError):
+        return None
+    found = _required(list(tree))
+    if found is None or min(map(len, found)) < MIN_LITERAL or not all(s.isascii() for s in found):
+        return None
+    return frozenset(s.lower() for s in found)
+
+
+def _better(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b, key=lambda s: (min(map(len, s)), -len(s)))
+
+
+def _required(seq: list) -> frozenset[str] | None:
+    """What every match of the node sequence must contain (one of the strings)."""
+    best, run = None, frozenset({""})
+    for op, av in seq:
+        exact = _exact(op, av)
+        if exact is not None and len(run) * len(exact) <= MAX_LITERALS:
+            run = frozenset(a + b for a in run for b in exact)
+            continue
+        best = _better(best, run if run != {""} else None)
+        if exact is not None:  # too many combinations: start a new run with this part
+            run = exact
+            continue
+        run = frozenset({""})
+        best = _better(best, _required_of(op, av))
+    return _better(best, run if run != {""} else None)
+
+
+def _required_of(op, av) -> frozenset[str] | None:
+    if op is sre.SUBPATTERN:
+        return _required(list(av[-1]))
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+        return _required(list(av[2]))
+    if op is sre.ATOMIC_GROUP:
+        return _required(list(av))
+    if op is sre.BRANCH:
+        branches = [_required(list(b)) for b in av[1]]
+        if any(b is None for b in branches):
+            return None
+        return frozenset().union(*branches)
+    return None
+
+
+def _exact(op, av) -> frozenset[str] | None:
+    """The strings the node can match, when there are few (zero-width nodes match "")."""
+    if op is sre.LITERAL:
+        return frozenset({chr(av)})
+    if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
+        return frozenset({""})
+    if op is sre.IN:
+        chars: set[str] = set()
+        for item_op, item in av:
+            if item_op is sre.LITERAL:
+                chars.add(chr(item))
+            elif item_op is sre.RANGE and item[1] - item[0] < MAX_CLASS:
+                chars.update(map(chr, range(item[0], item[1] + 1)))
+            else:
+                return None
+        return frozenset(chars) if len(chars) <= MAX_CLASS else None
+    if op is sre.SUBPATTERN:
+        return _exact_seq(list(av[-1]))
+    if op is sre.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            strings = _exact_seq(list(branch))
+            if strings is None:
+                return None
+            out |= strings
+        return frozenset(out) if len(out) <= MAX_LITERALS else None
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[1] <= 1:
+        inner = _exact_seq(list(av[2]))
+        if inner is None:
+            return None
+        return inner | {""} if av[0] == 0 else inner
+    return None
+
+
+def _exact_seq(seq: list) -> frozenset[str] | None:
+    out = frozenset({""})
+    for op, av in seq:
+        exact = _exact(op, av)
+        if exact is None or len(out) * len(exact) > MAX_LITERALS:
+            return None
+        out = frozenset(a + b for a in out for b in exact)
+    return out

@@ -1,0 +1,161 @@
+"""pii_redaction's fast paths change what detection costs, never what it finds.
+
+Each is checked against the slow way on the labeled corpus and on generated input:
+- regexopt.factor_alternations: the factored URL patterns match exactly what presidio's do;
+- regexopt.required_literals: a text a pattern matches holds one of its required strings;
+- prefilter.Prefilter (Hyperscan): a pattern that matches an ASCII text is never skipped, and a
+  Detector finds the same with and without it;
+- detect._NationalNumbers: a piece in which python-phonenumbers' matcher finds a number is always
+  passed to it, for example numbers of every type of presidio's regions written every usual way.
+"""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from presidio_analyzer.predefined_recognizers import UrlRecognizer
+
+from llmtap.processors.pii_redaction import Config, detect, recognizers
+from llmtap.processors.pii_redaction.detect import Detector
+from llmtap.processors.pii_redaction.prefilter import Prefilter
+from llmtap.processors.pii_redaction.recognizers import known_entities
+from llmtap.processors.pii_redaction.regexopt import factor_alternations, required_literals
+from pii_corpus import scoring
+
+TEXTS = [r["text"] for r in scoring.load_corpus()]
+EVERYTHING = Config(enable=sorted(known_entities(Config()) - set(recognizers.NER_ENTITIES) - {"ORGANIZATION"}))
+
+
+@pytest.fixture(scope="module")
+def every_pattern() -> list[recognizers.PatternSpec]:
+    return list(recognizers.build(EVERYTHING).patterns)
+
+
+# URL-ish text: hosts, dots, paths, quotes, and words that start like top-level domains.
+url_text = st.lists(st.sampled_from(["www", "com", "community", "co", "uk", "io", "a", "x1", "-", ".", "/", "?q=1",
+                                      "http://", "https://", '"', "'", " ", "\n", "example", "museum", "zw"]),
+                    max_size=30).map("".join)
+
+
+@pytest.mark.parametrize("pattern", UrlRecognizer.PATTERNS, ids=lambda p: p.name)
+def test_factored_url_patterns_match_exactly_what_presidio_s_match(pattern):
+    flags = regex.IGNORECASE | regex.DOTALL | regex.MULTILINE
+    original, factored = regex.compile(pattern.regex, flags), regex.compile(factor_alternations(pattern.regex), flags)
+    assert factored.pattern != original.pattern and len(factored.pattern) < len(original.pattern)
+    for text in TEXTS:
+        assert [m.span() for m in factored.finditer(text)] == [m.span() for m in original.finditer(text)]
+
+    @settings(max_examples=300, deadline=None)
+    @given(url_text)
+    def same(text):
+        assert [m.span() for m in factored.finditer(text)] == [m.span() for m in original.finditer(text)]
+    same()
+
+
+def test_required_literals_are_what_every_match_contains():
+    assert required_literals(r"https?://[a-z]+") == {"http://", "https://"}
+    assert required_literals(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}") == {
+        "sk_live_", "sk_test_", "rk_live_", "rk_test_"}
+    assert required_literals(r"(?i:bearer)[ \t]+(?P<value>\S+)") == {"bearer"}
+    assert required_literals(r"xox[abprse]-[A-Za-z0-9\-]{10,}") == {f"xox{c}-" for c in "abprse"}
+    assert required_literals(r"(?:mysql|curl)\b.*?-p(?P<value>\S+)|(?P<value>\S+)@db") == {"mysql", "curl", "@db"}
+    assert required_literals(r"(?:mysql|curl)\b.*?-p\S+|\S+@") is None  # one branch needs only "@"
+    assert required_literals(r"[A-Za-z0-9]{40}") is None
+    assert required_literals(r"\p{Sc}\d+") is None  # Python's parser cannot read it: no prefilter
+    assert required_literals(r"ab") is None  # too short to be worth a test
+
+
+def test_a_text_a_pattern_matches_holds_one_of_its_required_literals(every_pattern):
+    with_literals = [s for s in every_pattern if s.literals is not None]
+    assert len(with_literals) >= 20  # the secret formats, at least
+    for spec in with_literals:
+        for text in TEXTS:
+            if spec.regex.search(text):
+                assert not spec.literals.isdisjoint(w for w in spec.literals if w in text.lower()), spec.name
+
+
+def test_the_prefilter_never_skips_a_pattern_that_matches(every_pattern):
+    patterns = [s.regex for s in every_pattern if s.family != "dot"]  # detect.py does not prefilter URLs
+    prefilter = Prefilter(patterns)
+    assert len(prefilter.always) < len(patterns) / 10
+    skipped = 0
+    for text in TEXTS:
+        possible = prefilter.possible(text)
+        if possible is None:
+            assert not text.isascii()
+            continue
+        for i, pattern in enumerate(patterns):
+            if i not in possible:
+                skipped += 1
+                assert pattern.search(text) is None, (pattern.pattern, text)
+    assert skipped > 0.6 * len(TEXTS) * len(patterns)  # and it does skip most
+
+
+def test_a_pattern_hyperscan_cannot_compile_is_always_run():
+    prefilter = Prefilter([regex.compile(r"(?r)abc"), regex.compile(r"secret-\d+")])
+    assert prefilter.always == {0}
+    assert prefilter.possible("nothing here") == {0}
+    assert prefilter.possible("a secret-42") == {0, 1}
+    assert prefilter.possible("naïve secret-42") is None  # not ASCII: every pattern runs
+
+
+class _NoPrefilter:
+    @staticmethod
+    def possible(text):
+        return None
+
+
+@pytest.mark.parametrize("config", [Config(), Config(enable=["URL", "UK_NINO", "IN_PAN", "IN_AADHAAR", "AU_TFN"])],
+                         ids=["default", "bench"])
+def test_findings_are_the_same_with_and_without_the_prefilter(config):
+    fast, slow = Detector(config), Detector(config)
+    slow._prefilters = {family: _NoPrefilter for family in slow._prefilters}
+    for text in TEXTS:
+        assert fast.analyze(text) == slow.analyze(text)
+
+
+def _written_ways(number: phonenumbers.PhoneNumber, rng: random.Random) -> list[str]:
+    """A number as people write it without '+': national, international after the region's
+    exit code, regrouped, in a sentence."""
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    digits = phonenumbers.national_significant_number(number)
+    cut = rng.randrange(1, len(digits))
+    return [national, f"call {national} today", international.lstrip("+"), "00" + international.lstrip("+"),
+            "011 " + international.lstrip("+"), digits, f"{digits[:cut]} {digits[cut:]}",
+            f"({digits[:3]}) {digits[3:6]}-{digits[6:]}", "0" + digits, f"tel. 0{digits[:cut]}/{digits[cut:]}"]
+
+
+def test_the_phone_prefilter_passes_every_piece_the_matcher_finds_a_number_in():
+    regions = Detector()._phone.supported_regions
+    leniency = phonenumbers.Leniency.VALID
+    rng = random.Random(7)
+    checked = found = 0
+    for region in regions:
+        numbers = detect._NationalNumbers(region)
+        code = phonenumbers.country_code_for_region(region)
+        for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]:
+            for kind in phonenumbers.PhoneNumberType.values():
+                example = phonenumbers.example_number_for_type(other, kind)
+                if example is None:
+                    continue
+                for text in _written_ways(example, rng):
+                    checked += 1
+                    if any(phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)):
+                        found += 1
+                        assert numbers.could_be_in(detect._digit_runs(text)), (region, other, kind, text)
+    assert checked > 2000 and found > 500
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from("0123456789") | st.sampled_from([" ", "-", "(", ")", ".", "/", "0", "1", "00", "011"]),
+                min_size=7, max_size=24).map("".join),
+       st.sampled_from(["US", "GB", "DE", "FR", "IL", "IN", "BR"]))
+def test_the_phone_prefilter_on_random_digit_runs(text, region):
+    if any(phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)):
+        assert detect._NationalNumbers(region).could_be_in(detect._digit_runs(text))
