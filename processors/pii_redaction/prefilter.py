@@ -19,6 +19,7 @@ them out); a scan per ASCII text (~3 µs for a prompt).
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from typing import Sequence
 
@@ -26,6 +27,8 @@ import hyperscan
 import regex
 
 from llmtap.processors.pii_redaction.regexopt import NAMED_GROUP
+
+log = logging.getLogger("llmtap.processors.pii_redaction")
 
 
 def _flags(pattern: regex.Pattern) -> int:
@@ -57,15 +60,19 @@ class Prefilter:
     None when the prefilter does not apply (non-ASCII text): then all may."""
 
     def __init__(self, patterns: Sequence[regex.Pattern]):
-        self.size = len(patterns)
         self.always = frozenset(i for i, p in enumerate(patterns) if not _compiles(p))
         ids = [i for i in range(len(patterns)) if i not in self.always]
         self.db = None
+        self._scratch = threading.local()  # Hyperscan's scratch space is per thread
         if ids:
-            self.db = hyperscan.Database()
-            self.db.compile(expressions=[_expression(patterns[i]) for i in ids], ids=ids,
-                            flags=[_flags(patterns[i]) for i in ids])
-            self._scratch = threading.local()  # Hyperscan's scratch space is per thread
+            db = hyperscan.Database()
+            try:
+                db.compile(expressions=[_expression(patterns[i]) for i in ids], ids=ids,
+                           flags=[_flags(patterns[i]) for i in ids])
+            except hyperscan.error as e:  # each compiles alone, not all together: run them all
+                log.warning("pii_redaction runs without its prefilter (slower, same findings): %s", e)
+                return
+            self.db = db
 
     def possible(self, text: str) -> set[int] | None:
         if self.db is None or not text.isascii():
