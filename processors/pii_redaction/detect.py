@@ -270,8 +270,6 @@ _TOKEN_END = regex.compile(r"\S*+")
 
 
 def _windows(family: str, text: str) -> list[tuple[int, int]]:
-    if _SEED_NEEDS.get(family, "") not in text:
-        return []
     if family == "dot":
         # The tokens holding a dotted name, found from each dot (5x cheaper than from each token).
         out, pos = [], 0
@@ -307,7 +305,7 @@ class Detector:
         self._weak = {id(spec): frozenset(spec.context) for spec in found.patterns
                       if spec.score < self._threshold and spec.validate is None}
         self._by_family.get("text", []).sort(key=lambda spec: spec.entity == "AWS_SECRET_ACCESS_KEY")
-        # Each text is searched once for every string a pattern requires and every weak
+        # A text is searched at most once for each string a pattern requires and each weak
         # pattern's context word (a substring test each: ~50 ns for a prompt).
         self._literals = frozenset(w for spec in found.patterns for w in spec.literals or ())
         self._context_words = frozenset().union(*self._weak.values())
@@ -330,8 +328,10 @@ class Detector:
         windows: dict[str, list[tuple[int, int]]] = {}
         lower = text.lower()
         context_lower = " ".join(w.lower() for w in context)
-        literals: set[str] | None = None  # which required strings / context words the text holds,
-        context_words: set[str] | None = None  # looked up once, when a pattern first needs them
+        # Which required strings and weak patterns' context words the text holds: looked up once,
+        # when a pattern first needs them.
+        literals: set[str] | None = None
+        context_words: set[str] | None = None
         for family, specs in self._by_family.items():
             if _SEED_NEEDS.get(family, "") not in text:
                 continue  # no window of the family
@@ -551,6 +551,7 @@ def _phone_finder(regions: Sequence[str], leniency):
             seen.add(code)
             distinct.append(region)
 
+    # What each region's numbers need, for VALID leniency and stricter (POSSIBLE needs no type).
     national = {r: _NationalNumbers(r) for r in distinct} if leniency >= phonenumbers.Leniency.VALID else {}
 
     @functools.lru_cache(maxsize=PHONE_CACHE)
