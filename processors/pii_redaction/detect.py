@@ -654,6 +654,8 @@ class _NationalNumbers:
                           for n, ps in sorted(patterns.items())}
         self.shortest = min(self.by_length, default=1)
         self.idd = regex.compile(self.meta.international_prefix or "(?!)")
+        prefix = self.meta.national_prefix_for_parsing
+        self.national_prefix = regex.compile(prefix) if prefix else None
         self.formats = phonenumbers.PhoneMetadata.metadata_for_region(
             phonenumbers.region_code_for_country_code(int(self.code))).number_format
 
@@ -664,16 +666,24 @@ class _NationalNumbers:
         for digits in runs:
             if self.idd.match(digits):
                 return True
-            _, national, stripped = _STRIP_NATIONAL_PREFIX(digits, self.meta)
+            national, stripped = self._strip(digits)
             if self._typed(digits) and (stripped or not self._wants_prefix(digits)):
                 return True
-            readings = [national, _STRIP_NATIONAL_PREFIX(national, self.meta)[1]] if stripped else []
+            readings = [national, self._strip(national)[0]] if stripped else []
             if digits.startswith(self.code):  # the country code without '+', then maybe a prefix
                 rest = digits[len(self.code):]
-                readings += [rest, *(_STRIP_NATIONAL_PREFIX(rest, self.meta)[1:2])]
+                readings += [rest, self._strip(rest)[0]]
             if any(self._typed(number) for number in readings):
                 return True
         return False
+
+    def _strip(self, number: str) -> tuple[str, bool]:
+        """The number without its national prefix (and carrier code), as the parser strips it,
+        and whether it did (its rule is only run where the prefix pattern matches: cheap)."""
+        if self.national_prefix is None or self.national_prefix.match(number) is None:
+            return number, False
+        _, national, stripped = _STRIP_NATIONAL_PREFIX(number, self.meta)
+        return national, stripped
 
     def _typed(self, number: str) -> bool:
         shape = self.by_length.get(len(number))
