@@ -11,7 +11,7 @@ ASCII texts only: there `\\w`, `\\d`, `\\s`, `\\b` and case-insensitivity mean t
 and to the regex module. A text with other characters is scanned by every pattern, as without
 a prefilter. A pattern Hyperscan cannot compile is always run.
 
-Cost: compiling (~1 s for presidio's default patterns and the secret formats, once per process
+Cost: compiling (~0.5 s for presidio's default patterns and the secret formats, once per process
 for each set of patterns: cached; presidio's URL patterns would take 4 s, detect.py leaves
 them out); a scan per ASCII text (~3 µs for a prompt).
 """
@@ -47,9 +47,15 @@ def _expression(pattern: regex.Pattern) -> bytes:
     return NAMED_GROUP.sub("(?:", pattern.pattern).encode("ascii")
 
 
+def _database(patterns: Sequence[regex.Pattern], ids: list[int]) -> hyperscan.Database:
+    db = hyperscan.Database()
+    db.compile(expressions=[_expression(patterns[i]) for i in ids], ids=ids, flags=[_flags(patterns[i]) for i in ids])
+    return db
+
+
 def _compiles(pattern: regex.Pattern) -> bool:
     try:
-        hyperscan.Database().compile(expressions=[_expression(pattern)], flags=[_flags(pattern)])
+        _database([pattern], [0])
         return True
     except (hyperscan.error, UnicodeEncodeError):
         return False
@@ -60,19 +66,21 @@ class Prefilter:
     None when the prefilter does not apply (non-ASCII text): then all may."""
 
     def __init__(self, patterns: Sequence[regex.Pattern]):
-        self.always = frozenset(i for i, p in enumerate(patterns) if not _compiles(p))
-        ids = [i for i in range(len(patterns)) if i not in self.always]
         self.db = None
         self._scratch = threading.local()  # Hyperscan's scratch space is per thread
-        if ids:
-            db = hyperscan.Database()
+        self.always = frozenset()
+        ids = list(range(len(patterns)))
+        try:
+            self.db = _database(patterns, ids) if ids else None
+        except (hyperscan.error, UnicodeEncodeError):
+            # Some pattern Hyperscan cannot read: find which (one at a time), and leave those out.
+            self.always = frozenset(i for i in ids if not _compiles(patterns[i]))
+            ids = [i for i in ids if i not in self.always]
             try:
-                db.compile(expressions=[_expression(patterns[i]) for i in ids], ids=ids,
-                           flags=[_flags(patterns[i]) for i in ids])
+                self.db = _database(patterns, ids) if ids else None
             except hyperscan.error as e:  # each compiles alone, not all together: run them all
                 log.warning("pii_redaction runs without its prefilter (slower, same findings): %s", e)
-                return
-            self.db = db
+                self.always = frozenset(range(len(patterns)))
 
     def possible(self, text: str) -> set[int] | None:
         if self.db is None or not text.isascii():
