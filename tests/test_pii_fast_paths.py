@@ -3,8 +3,8 @@
 Each is checked against the slow way on the labeled corpus and on generated input:
 - regexopt.factor_alternations: the factored URL patterns match exactly what presidio's do;
 - regexopt.required_literals: a text a pattern matches holds one of its required strings;
-- prefilter.Prefilter (Hyperscan): a pattern that matches an ASCII text is never skipped, and a
-  Detector finds the same with and without it;
+- prefilter.Prefilter (Hyperscan): a pattern that matches an ASCII text is never skipped, the words
+  it reports are those the text holds, and a Detector finds the same with and without it;
 - detect._NationalNumbers: a piece in which python-phonenumbers' matcher finds a number is always
   passed to it, for example numbers of every type of presidio's regions written every usual way.
 """
@@ -81,32 +81,35 @@ def test_a_text_a_pattern_matches_holds_one_of_its_required_literals(every_patte
 
 def test_the_prefilter_never_skips_a_pattern_that_matches(every_pattern):
     patterns = [s.regex for s in every_pattern if s.family != "dot"]  # detect.py does not prefilter URLs
-    prefilter = Prefilter(patterns)
+    words = sorted({w for s in every_pattern for w in s.literals or ()} | {w for s in every_pattern for w in s.context})
+    prefilter = Prefilter(patterns, words)
     assert len(prefilter.always) < len(patterns) / 10
     skipped = 0
     for text in TEXTS:
-        possible = prefilter.possible(text)
-        if possible is None:
+        hits = prefilter.scan(text)
+        if hits is None:
             assert not text.isascii()
             continue
+        assert hits.words == {w for w in words if w in text.lower()}
         for i, pattern in enumerate(patterns):
-            if i not in possible:
+            if i not in hits.patterns:
                 skipped += 1
                 assert pattern.search(text) is None, (pattern.pattern, text)
     assert skipped > 0.6 * len(TEXTS) * len(patterns)  # and it does skip most
 
 
 def test_a_pattern_hyperscan_cannot_compile_is_always_run():
-    prefilter = Prefilter([regex.compile(r"(?r)abc"), regex.compile(r"secret-\d+")])
+    prefilter = Prefilter([regex.compile(r"(?r)abc"), regex.compile(r"secret-\d+")], ["key", "a.b\x00c", "clé"])
     assert prefilter.always == {0}
-    assert prefilter.possible("nothing here") == {0}
-    assert prefilter.possible("a secret-42") == {0, 1}
-    assert prefilter.possible("naïve secret-42") is None  # not ASCII: every pattern runs
+    assert prefilter.scan("nothing here") == ({0}, set())
+    assert prefilter.scan("a secret-42 KEY") == ({0, 1}, {"key"})
+    assert prefilter.scan("A.B\x00C") == ({0}, {"a.b\x00c"})  # a word is literal, NUL and all
+    assert prefilter.scan("naïve secret-42") is None  # not ASCII: every pattern runs
 
 
 class _NoPrefilter:
     @staticmethod
-    def possible(text):
+    def scan(text):
         return None
 
 
@@ -114,7 +117,7 @@ class _NoPrefilter:
                          ids=["default", "bench"])
 def test_findings_are_the_same_with_and_without_the_prefilter(config):
     fast, slow = Detector(config), Detector(config)
-    slow._prefilters = {family: _NoPrefilter for family in slow._prefilters}
+    slow._prefilter = _NoPrefilter
     for text in TEXTS:
         assert fast.analyze(text) == slow.analyze(text)
 
@@ -159,3 +162,59 @@ def test_the_phone_prefilter_passes_every_piece_the_matcher_finds_a_number_in():
 def test_the_phone_prefilter_on_random_digit_runs(text, region):
     if any(phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)):
         assert detect._NationalNumbers(region).could_be_in(detect._digit_runs(text))
+
+
+def _every_region_on_every_piece(regions, leniency, segment: str) -> list[tuple[int, int]]:
+    """detect._phone_finder without its prefilter: each region's matcher on all that earlier
+    regions left of the segment."""
+    found, pieces, codes = [], [(0, len(segment))], set()
+    for region in regions:
+        if phonenumbers.country_code_for_region(region) in codes:
+            continue
+        codes.add(phonenumbers.country_code_for_region(region))
+        rest = []
+        for s, e in pieces:
+            spans = [(s + m.start, s + m.end) for m in phonenumbers.PhoneNumberMatcher(segment[s:e], region, leniency)]
+            found += spans
+            rest += [(a, b) for a, b in detect._subtract(s, e, spans) if detect._phone_like(segment, a, b)]
+        pieces = rest
+    return sorted(found)
+
+
+REGIONS = Detector()._phone.supported_regions
+_fast_find = detect._phone_finder(REGIONS, phonenumbers.Leniency.VALID)
+
+
+def test_the_phone_finder_finds_what_every_region_on_every_piece_finds_on_the_corpus():
+    detector, segments = Detector(), []
+    for text in TEXTS:
+        segments += [text[s:e] for s, e in detect._windows("digit", text)]
+    numbers = 0
+    for segment in segments:
+        expected = _every_region_on_every_piece(REGIONS, phonenumbers.Leniency.VALID, segment)
+        assert sorted(_fast_find(segment)) == expected, segment
+        numbers += len(expected)
+    assert numbers > 300
+
+
+# Digits with what stands around numbers: punctuation the matcher reads, extension marks, letters
+# that cut a candidate (or not: 'x', 'ſ' is an 's' to it), times, dates, '+', '%', currencies.
+_phone_text = st.lists(st.sampled_from("0123456789") | st.sampled_from(
+    [" ", "  ", "-", "(", ")", ".", "/", "+", "+1 ", "+44 ", "00", "011", "0", "x", "X", "ext. ", " ext ", "#", ";ext=",
+     ":", ":30", ",", "a", "b", "Tel ", "\n", '"', "%", "$", "€", "ſ", "٣", "2024-05-01", "12/03/2025", " / ", "–"]),
+    min_size=3, max_size=30).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_phone_text)
+def test_the_phone_finder_on_generated_text(text):
+    assert sorted(_fast_find(text)) == _every_region_on_every_piece(REGIONS, phonenumbers.Leniency.VALID, text)
+
+
+def test_the_characters_a_candidate_can_hold_come_from_the_matcher_s_own_pattern():
+    chars = detect._CANDIDATE_CHARS
+    assert chars is not None  # python-phonenumbers still has its _PATTERN, and it is a short list
+    for c in "0123456789٣ -./()[]+x#;=,:ext":
+        assert chars.match(c), c
+    for c in 'bcdfghjklm"\'%$€\n':
+        assert not chars.match(c), c

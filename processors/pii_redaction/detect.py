@@ -70,14 +70,19 @@ import unicodedata
 from typing import Iterable, NamedTuple, Sequence
 
 import phonenumbers
-from phonenumbers import phonenumberutil
+from phonenumbers import phonenumbermatcher, phonenumberutil
 import regex
 
 from llmtap.processors.pii_redaction import recognizers as recognizer_set
 from llmtap.processors.pii_redaction.config import Config
 from llmtap.processors.pii_redaction.prefilter import prefilter
 from llmtap.processors.pii_redaction.recognizers import NER_ENTITIES, PatternSpec
+from llmtap.processors.pii_redaction.regexopt import consumable_class
 from llmtap.processors.pii_redaction.secrets import AWS_KEY_PROXIMITY
+
+# python-phonenumbers compiles a metadata pattern each time it uses one, through `re`'s cache of
+# 512; its own unbounded cache (a dict lookup, patterns kept: a few MB) makes parsing ~10% cheaper.
+phonenumbers.enable_pattern_cache()
 
 NER_CHUNK = 4000
 PHONE_MIN_DIGITS = 7
@@ -289,9 +294,9 @@ class Detector:
             raise ValueError("invalid pii_redaction config: " + "; ".join(errors))
         found = recognizer_set.build(self.config)
         self.entities: frozenset[str] = found.entities
-        self._by_family: dict[str, list[PatternSpec]] = {}
+        by_family: dict[str, list[PatternSpec]] = {}
         for spec in found.patterns:
-            self._by_family.setdefault(spec.family, []).append(spec)
+            by_family.setdefault(spec.family, []).append(spec)
         self._phone = found.phone
         if found.phone is not None:
             self._find_phones = _phone_finder(found.phone.supported_regions, found.phone.leniency)
@@ -304,15 +309,20 @@ class Detector:
         # the other secrets.)
         self._weak = {id(spec): frozenset(spec.context) for spec in found.patterns
                       if spec.score < self._threshold and spec.validate is None}
-        self._by_family.get("text", []).sort(key=lambda spec: spec.entity == "AWS_SECRET_ACCESS_KEY")
-        # A text is searched at most once for each string a pattern requires and each weak
-        # pattern's context word (a substring test each: ~50 ns for a prompt).
+        by_family.get("text", []).sort(key=lambda spec: spec.entity == "AWS_SECRET_ACCESS_KEY")
+        # The strings patterns require and the weak patterns' context words: a text is searched
+        # once for all of them.
         self._literals = frozenset(w for spec in found.patterns for w in spec.literals or ())
         self._context_words = frozenset().union(*self._weak.values())
-        # One prefilter per family, indexed like its list, compiled once per process for each set
-        # of patterns (~0.5 s). Not for the URL patterns (off by default): they alone take 4 s.
-        self._prefilters = {family: prefilter(tuple(spec.regex for spec in specs))
-                            for family, specs in self._by_family.items() if family != "dot"}
+        self._words = self._literals | self._context_words
+        # One prefilter for every pattern and word, compiled once per process for each set of
+        # them (~0.5 s); not for the URL patterns (off by default): they alone take 4 s.
+        prefiltered = [spec for specs in by_family.values() for spec in specs if spec.family != "dot"]
+        index = {id(spec): i for i, spec in enumerate(prefiltered)}
+        self._prefilter = prefilter(tuple(spec.regex for spec in prefiltered), tuple(sorted(self._words)))
+        # family → its patterns in order, each with its index in the prefilter (None: not in it)
+        self._by_family = {family: [(index.get(id(spec)), spec) for spec in specs]
+                           for family, specs in by_family.items()}
         self._allow = frozenset(self.config.allow_list)
         self._allow_patterns = [regex.compile(p) for p in self.config.allow_patterns]
         ner_entities = [e for e in NER_ENTITIES + ("DATE_TIME", "ORGANIZATION") if e in self.entities]
@@ -326,18 +336,21 @@ class Detector:
             return []
         candidates: list[_Candidate] = []
         windows: dict[str, list[tuple[int, int]]] = {}
-        lower = text.lower()
-        context_lower = " ".join(w.lower() for w in context)
-        # Which required strings and weak patterns' context words the text holds: looked up once,
-        # when a pattern first needs them.
-        literals: set[str] | None = None
-        context_words: set[str] | None = None
+        hits = self._prefilter.scan(text)
+        if hits is None:  # not ASCII: every pattern may match; the words are looked for one by one
+            lower = text.lower()
+            possible, present = None, {w for w in self._words if w in lower}
+        else:
+            possible, present = hits
+        lifting = present  # context words may also be in the caller's (the JSON key)
+        if context:
+            context_lower = " ".join(w.lower() for w in context)
+            lifting = present | {w for w in self._context_words if w in context_lower}
         for family, specs in self._by_family.items():
             if _SEED_NEEDS.get(family, "") not in text:
                 continue  # no window of the family
-            possible = self._prefilters[family].possible(text) if family in self._prefilters else None
             if possible is not None:
-                specs = [spec for i, spec in enumerate(specs) if i in possible]
+                specs = [(i, spec) for i, spec in specs if i is None or i in possible]
                 if not specs:
                     continue
             if family == "text":
@@ -347,16 +360,11 @@ class Detector:
                 if not spans:
                     continue
                 scanned = _only(text, spans)
-            for spec in specs:
-                if spec.literals is not None:
-                    if literals is None:
-                        literals = {w for w in self._literals if w in lower}
-                    if spec.literals.isdisjoint(literals):
-                        continue  # cannot match: no string it requires is in the text
+            for _, spec in specs:
+                if spec.literals is not None and spec.literals.isdisjoint(present):
+                    continue  # cannot match: no string it requires is in the text
                 weak = self._weak.get(id(spec))
-                if weak is not None and context_words is None:
-                    context_words = {w for w in self._context_words if w in lower or w in context_lower}
-                if weak is not None and weak.isdisjoint(context_words) and not (
+                if weak is not None and weak.isdisjoint(lifting) and not (
                         spec.entity == "AWS_SECRET_ACCESS_KEY"
                         and any(c.entity_type == "AWS_ACCESS_KEY_ID" for c in candidates)):
                     continue  # under the threshold, and nothing that could lift it is there
@@ -497,7 +505,7 @@ class Detector:
                 continue
             if placeholders and any(s < c.end and c.start < e for s, e in placeholders):
                 continue
-            kept.append(c._replace(score=score))
+            kept.append(c if score == c.score else c._replace(score=score))
             if distance is not None:
                 nearness(kept[-1], distance)
 
@@ -559,24 +567,31 @@ def _phone_finder(regions: Sequence[str], leniency):
         found: list[tuple[int, int]] = []
         pieces = [(0, len(segment))]
         digits: dict[tuple[int, int], int] = {}
-        runs: dict[tuple[int, int], list[str]] = {}
+        stretches: dict[tuple[int, int], list[tuple[int, int, list[str]]]] = {}
         for index, region in enumerate(distinct):
             rest = []
             numbers = national.get(region)
             for s, e in pieces:
-                # A number written with '+' is read the same in every region (its own country
-                # code, the same checks): the first region's matcher has found it if it is one.
-                if numbers is not None and (index > 0 or "+" not in segment[s:e]):
+                piece = segment[s:e]
+                if (s, e) not in stretches:
+                    stretches[s, e] = _stretches(piece)
+                parts = stretches[s, e]
+                if numbers is not None:
                     if (s, e) not in digits:
                         digits[s, e] = max((sum(c.isdigit() for c in m[0])
                                             for m in _PHONE_LIKE.finditer(segment, s, e)), default=0)
-                    if digits[s, e] >= numbers.shortest and (s, e) not in runs:
-                        runs[s, e] = _digit_runs(segment[s:e])
-                    if digits[s, e] < numbers.shortest or not numbers.could_be_in(runs[s, e]):
-                        rest.append((s, e))
-                        continue
-                spans = [(s + m.start, s + m.end)
-                         for m in phonenumbers.PhoneNumberMatcher(segment[s:e], region, leniency=leniency)]
+                    # A number written with '+' is read the same in every region (its own country
+                    # code, the same checks): the first region's matcher has found it if it is one.
+                    parts = [] if digits[s, e] < numbers.shortest else [
+                        p for p in parts if index == 0 and "+" in piece[p[0]:p[1]] or numbers.could_be_in(p[2])]
+                spans = []
+                for a, b, _ in parts:
+                    # The matcher on the stretch sees what it would see in the piece: the (cutting)
+                    # character before it, and what follows (it reads ":30" after a time).
+                    lo, hi = max(0, a - 1), min(len(piece), b + MATCHER_LOOKAHEAD)
+                    spans.extend((s + lo + m.start, s + lo + m.end)
+                                 for m in phonenumbers.PhoneNumberMatcher(piece[lo:hi], region, leniency=leniency)
+                                 if lo + m.end <= b)
                 found.extend(spans)
                 rest.extend((a, b) for a, b in _subtract(s, e, spans) if _phone_like(segment, a, b))
             pieces = rest
@@ -589,21 +604,53 @@ def _phone_finder(regions: Sequence[str], leniency):
 
 _DIGIT_GROUP = regex.compile(r"\d+")
 MAX_DIALLED_DIGITS = 25  # international prefix (≤ 5) + country code (≤ 3) + national number (≤ 17)
+# What may stand between two digit groups of one of the matcher's candidates: at most 4 of its
+# punctuation characters (spaces, dashes, dots, slashes, brackets, 'x'; its private pattern: if
+# a release renames it, any gap is taken to join groups).
+_CANDIDATE_GAP = re.compile(getattr(phonenumbermatcher, "_PUNCTUATION", "(?s:.*)"),
+                            getattr(phonenumbermatcher, "_REGEX_FLAGS", re.IGNORECASE))
+
+
+# The characters the matcher's candidates can hold: digits, its punctuation, '+' and brackets,
+# and its extension marks ("ext.", "x", "#", "доб", ...), read from its own (private) pattern:
+# if a release renames it, nothing cuts a piece. A piece is parsed stretch by stretch where
+# others cut it: a letter, a quote, a comma... no candidate spans one, and a stretch without a
+# run of digits that could be a number of the region is not parsed at all.
+_CANDIDATE_PATTERN = getattr(phonenumbermatcher, "_PATTERN", None)
+_CANDIDATE_CHARS = _CANDIDATE_PATTERN and consumable_class(_CANDIDATE_PATTERN.pattern, _CANDIDATE_PATTERN.flags)
+_STRETCH = re.compile(f"{_CANDIDATE_CHARS.pattern}+" if _CANDIDATE_CHARS else "(?s:.)+",
+                      _CANDIDATE_CHARS.flags if _CANDIDATE_CHARS else 0)
+MATCHER_LOOKAHEAD = 8  # characters after a candidate the matcher reads (3: a time's ":30")
+
+
+def _stretches(piece: str) -> list[tuple[int, int, list[str]]]:
+    """(start, end, digit runs) of each stretch of `piece` that a candidate can be in (_STRETCH)
+    and that holds a digit."""
+    return [(m.start(), m.end(), _digit_runs(m[0])) for m in _STRETCH.finditer(piece)
+            if _DIGIT.search(m[0])]
 
 
 def _digit_runs(piece: str) -> list[str]:
-    """The digits of every run of consecutive digit groups in `piece` (as ASCII, at most
-    MAX_DIALLED_DIGITS): where the matcher's candidates can start and end."""
-    groups = [g if g.isascii() else "".join(str(unicodedata.decimal(c)) for c in g)
-              for g in _DIGIT_GROUP.findall(piece)]
+    """The digits of every run of consecutive digit groups in `piece` that one of the matcher's
+    candidates can hold (as ASCII, at most MAX_DIALLED_DIGITS): where a number it parses can
+    start and end. ("Chrome/120.0.6099.109 Safari/537.36": a letter parts 109 from 537.)"""
+    chains: list[list[str]] = []
+    end = None
+    for m in _DIGIT_GROUP.finditer(piece):
+        if end is None or not _CANDIDATE_GAP.fullmatch(piece, end, m.start()):
+            chains.append([])
+        group = m[0]
+        chains[-1].append(group if group.isascii() else "".join(str(unicodedata.decimal(c)) for c in group))
+        end = m.end()
     runs = []
-    for i in range(len(groups)):
-        digits = ""
-        for group in groups[i:]:
-            digits += group
-            if len(digits) > MAX_DIALLED_DIGITS:
-                break
-            runs.append(digits)
+    for groups in chains:
+        for i in range(len(groups)):
+            digits = ""
+            for group in groups[i:]:
+                digits += group
+                if len(digits) > MAX_DIALLED_DIGITS:
+                    break
+                runs.append(digits)
     return runs
 
 
@@ -659,6 +706,17 @@ class _NationalNumbers:
         self.national_prefix = regex.compile(prefix) if prefix else None
         self.formats = phonenumbers.PhoneMetadata.metadata_for_region(
             phonenumbers.region_code_for_country_code(int(self.code))).number_format
+        # Each reading of a run below (but the international prefix's) is the run less a prefix:
+        # the country code, then at most two national prefixes as national_prefix_for_parsing
+        # matches them; unless a transform rule rewrites the national prefix (Argentina's adds a
+        # 9). Without one, a run too short for a number type, or that is not such prefixes and a
+        # number of a type (one test: Python's re runs it 1.5x faster than the regex module), is
+        # passed over at once.
+        self.viable = None
+        if not self.meta.national_prefix_transform_rule:
+            typed = "|".join(f"(?=\\d{{{n}}}\\Z)(?:{p.pattern})" for n, p in self.by_length.items())
+            prefix = f"(?:{prefix})?" if prefix else ""
+            self.viable = re.compile(f"(?:{self.code})?{prefix}{prefix}(?:{typed})\\Z")
 
     def could_be_in(self, runs: list[str]) -> bool:
         """`runs`: the digits of each run of consecutive digit groups of a piece (_digit_runs)."""
@@ -667,6 +725,8 @@ class _NationalNumbers:
         for digits in runs:
             if self.idd.match(digits):
                 return True
+            if self.viable is not None and (len(digits) < self.shortest or not self.viable.match(digits)):
+                continue  # no reading of it can be a number (below)
             national, stripped = self._strip(digits)
             if self._typed(digits) and (stripped or not self._wants_prefix(digits)):
                 return True

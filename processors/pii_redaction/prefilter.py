@@ -1,15 +1,17 @@
-"""Which patterns can match a text at all, in one pass: Hyperscan in prefilter mode.
+"""Which patterns can match a text at all, and which words it holds, in one pass: Hyperscan.
 
 On a typical prompt or tool output only 1 pattern in 13 has any match, but each is a scan of
 its own (~20 ns per character each for the regex module). Hyperscan compiles all of them into
 one automaton; in prefilter mode (HS_FLAG_PREFILTER) it accepts what it cannot run exactly
 (look-arounds, back references, lazy and possessive repeats) by widening it, so it reports a
-superset of the patterns that match. One scan of the text (~1 GB/s) says which patterns to run:
-the others are skipped. The findings are the same with or without it; only their cost changes.
+superset of the patterns that match. The same automaton looks for words, case-insensitively
+(the strings patterns require, the context words that lift weak ones): one scan of the text
+(~1 GB/s) says which patterns to run and which words are there. The findings are the same with
+or without it; only their cost changes.
 
 ASCII texts only: there `\\w`, `\\d`, `\\s`, `\\b` and case-insensitivity mean the same to Hyperscan
 and to the regex module. A text with other characters is scanned by every pattern, as without
-a prefilter. A pattern Hyperscan cannot compile is always run.
+a prefilter. A pattern Hyperscan cannot compile is always run (a word: always deemed there).
 
 Cost: compiling (~0.5 s for presidio's default patterns and the secret formats, once per process
 for each set of patterns: cached; presidio's URL patterns would take 4 s, detect.py leaves
@@ -21,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import hyperscan
 import regex
@@ -31,73 +33,101 @@ from llmtap.processors.pii_redaction.regexopt import NAMED_GROUP
 log = logging.getLogger("llmtap.processors.pii_redaction")
 
 
-def _flags(pattern: regex.Pattern) -> int:
-    flags = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+_PREFILTER = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+_WORD = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+
+
+def _pattern(pattern: regex.Pattern) -> tuple[bytes, int]:
+    flags = _PREFILTER
     if pattern.flags & regex.IGNORECASE:
         flags |= hyperscan.HS_FLAG_CASELESS
     if pattern.flags & regex.DOTALL:
         flags |= hyperscan.HS_FLAG_DOTALL
     if pattern.flags & regex.MULTILINE:
         flags |= hyperscan.HS_FLAG_MULTILINE
-    return flags
-
-
-def _expression(pattern: regex.Pattern) -> bytes:
     # Group names mean nothing here; the regex module allows one name twice, Hyperscan does not.
-    return NAMED_GROUP.sub("(?:", pattern.pattern).encode("ascii")
+    return NAMED_GROUP.sub("(?:", pattern.pattern).encode("ascii"), flags
 
 
-def _database(patterns: Sequence[regex.Pattern], ids: list[int]) -> hyperscan.Database:
+def _word(word: str) -> tuple[bytes, int]:
+    # Every character but letters and digits written as \xHH: nothing in it is syntax (or a NUL).
+    return "".join(c if c.isalnum() else f"\\x{ord(c):02x}" for c in word).encode("ascii"), _WORD
+
+
+def _database(expressions: Sequence[tuple[bytes, int]], ids: list[int]) -> hyperscan.Database:
     db = hyperscan.Database()
-    db.compile(expressions=[_expression(patterns[i]) for i in ids], ids=ids, flags=[_flags(patterns[i]) for i in ids])
+    db.compile(expressions=[expressions[i][0] for i in ids], ids=ids, flags=[expressions[i][1] for i in ids])
     return db
 
 
-def _compiles(pattern: regex.Pattern) -> bool:
-    try:
-        _database([pattern], [0])
-        return True
-    except (hyperscan.error, UnicodeEncodeError):
-        return False
+class Hits(NamedTuple):
+    patterns: set[int]  # indexes (into `patterns`) of the patterns that may match
+    words: set[str]  # the words the text holds
 
 
 class Prefilter:
-    """`possible(text)`: the indexes (into `patterns`) of the patterns that may match `text`, or
-    None when the prefilter does not apply (non-ASCII text): then all may."""
+    """`scan(text)`: which of `patterns` may match `text` and which of `words` (lower case) it
+    holds, or None when the prefilter does not apply (non-ASCII text): then all patterns may."""
 
-    def __init__(self, patterns: Sequence[regex.Pattern]):
+    def __init__(self, patterns: Sequence[regex.Pattern], words: Sequence[str] = ()):
         self.db = None
         self._scratch = threading.local()  # Hyperscan's scratch space is per thread
-        self.always = frozenset()
-        ids = list(range(len(patterns)))
+        self.words = [w for w in words if w.isascii()]  # another word is never in an ASCII text
+        expressions: list[tuple[bytes, int] | None] = []
+        for pattern in patterns:
+            try:
+                expressions.append(_pattern(pattern))
+            except UnicodeEncodeError:
+                expressions.append(None)
+        expressions += map(_word, self.words)
+        ids = [i for i, e in enumerate(expressions) if e is not None]
+        self.always = frozenset(i for i, e in enumerate(expressions) if e is None)
         try:
-            self.db = _database(patterns, ids) if ids else None
-        except (hyperscan.error, UnicodeEncodeError):
+            self.db = _database(expressions, ids) if ids else None
+        except hyperscan.error:
             # Some pattern Hyperscan cannot read: find which (one at a time), and leave those out.
-            self.always = frozenset(i for i in ids if not _compiles(patterns[i]))
+            self.always |= {i for i in ids if not _compiles(expressions[i])}
             ids = [i for i in ids if i not in self.always]
             try:
-                self.db = _database(patterns, ids) if ids else None
+                self.db = _database(expressions, ids) if ids else None
             except hyperscan.error as e:  # each compiles alone, not all together: run them all
                 log.warning("pii_redaction runs without its prefilter (slower, same findings): %s", e)
-                self.always = frozenset(range(len(patterns)))
+                self.always = frozenset(range(len(expressions)))
+        self._count = len(patterns)
+        self._always = Hits({i for i in self.always if i < self._count},
+                            {self.words[i - self._count] for i in self.always if i >= self._count})
 
-    def possible(self, text: str) -> set[int] | None:
-        if self.db is None or not text.isascii():
+    def scan(self, text: str) -> Hits | None:
+        if not text.isascii():
             return None
-        scratch = getattr(self._scratch, "space", None)
-        if scratch is None:
-            scratch = self._scratch.space = hyperscan.Scratch(self.db)
-        found = set(self.always)
-        self.db.scan(text.encode("ascii"), match_event_handler=_collect, context=found, scratch=scratch)
-        return found
+        hits = Hits(set(self._always.patterns), set(self._always.words))
+        if self.db is not None:
+            scratch = getattr(self._scratch, "space", None)
+            if scratch is None:
+                scratch = self._scratch.space = hyperscan.Scratch(self.db)
+            found: list[int] = []
+            self.db.scan(text.encode("ascii"), match_event_handler=_collect, context=found, scratch=scratch)
+            for i in found:
+                if i < self._count:
+                    hits.patterns.add(i)
+                else:
+                    hits.words.add(self.words[i - self._count])
+        return hits
 
 
-def _collect(pattern_id: int, start: int, end: int, flags: int, found: set[int]) -> None:
-    found.add(pattern_id)
+def _compiles(expression: tuple[bytes, int]) -> bool:
+    try:
+        _database([expression], [0])
+        return True
+    except hyperscan.error:
+        return False
+
+
+def _collect(expression_id: int, start: int, end: int, flags: int, found: list[int]) -> None:
+    found.append(expression_id)
 
 
 @functools.lru_cache(maxsize=16)
-def prefilter(patterns: tuple[regex.Pattern, ...]) -> Prefilter:
-    """One per set of patterns (a Detector per pipeline and per config share it)."""
-    return Prefilter(patterns)
+def prefilter(patterns: tuple[regex.Pattern, ...], words: tuple[str, ...]) -> Prefilter:
+    """One per set of patterns and words (a Detector per pipeline and per config share it)."""
+    return Prefilter(patterns, words)

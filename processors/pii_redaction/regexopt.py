@@ -140,3 +140,64 @@ def _exact_seq(seq: list) -> frozenset[str] | None:
             return None
         out = frozenset(a + b for a in out for b in exact)
     return out
+
+
+MAX_RANGE = 256  # a wider range of characters is not listed: no class then
+
+
+def consumable_class(pattern: str, flags: int = 0) -> re.Pattern | None:
+    """A one-character pattern matching every character a match of `pattern` can hold (in any
+    case, whatever the flags say); None when that is no short list (`.`, a negated class,
+    `\\w`, a category but `\\d`). Characters it does not match can be no part of a match: a text
+    can be cut there."""
+    try:
+        tree = sre_parse.parse(NAMED_GROUP.sub("(?:", pattern), flags & _SEQUENCE_FLAGS)
+        chars, digits = _consumable(list(tree))
+    except (re.error, OverflowError, RecursionError, _Unbounded):
+        return None
+    cased = {v for c in chars for v in (c, c.lower(), c.upper(), c.casefold()) for v in v}
+    # (Compiled case-insensitive too: re's own case rules, e.g. 's' and 'ſ', apply to it.)
+    return re.compile("[" + (r"\d" if digits else "") + "".join(map(re.escape, sorted(cased))) + "]",
+                      re.IGNORECASE)
+
+
+class _Unbounded(Exception):
+    pass
+
+
+def _consumable(seq: list) -> tuple[set[str], bool]:
+    """The characters the node sequence can consume, and whether digits (`\\d`)."""
+    chars, digits = set(), False
+    for op, av in seq:
+        if op is sre.LITERAL:
+            chars.add(chr(av))
+        elif op is sre.IN:
+            for item_op, item in av:
+                if item_op is sre.LITERAL:
+                    chars.add(chr(item))
+                elif item_op is sre.RANGE and item[1] - item[0] < MAX_RANGE:
+                    chars.update(map(chr, range(item[0], item[1] + 1)))
+                elif item_op is sre.CATEGORY and item is sre.CATEGORY_DIGIT:
+                    digits = True
+                else:
+                    raise _Unbounded
+        elif op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT, sre.GROUPREF):
+            continue  # consumes nothing, or what its group did
+        else:
+            if op is sre.SUBPATTERN:
+                parts = [list(av[-1])]
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+                parts = [list(av[2])]
+            elif op is sre.ATOMIC_GROUP:
+                parts = [list(av)]
+            elif op is sre.BRANCH:
+                parts = [list(b) for b in av[1]]
+            elif op is sre.GROUPREF_EXISTS:
+                parts = [list(b) for b in av[1:] if b is not None]
+            else:
+                raise _Unbounded
+            for part in parts:
+                more, d = _consumable(part)
+                chars |= more
+                digits |= d
+    return chars, digits
