@@ -3,14 +3,16 @@
 Each is checked against the slow way on the labeled corpus and on generated input:
 - regexopt.factor_alternations: the factored URL patterns match exactly what presidio's do;
 - regexopt.required_literals: a text a pattern matches holds one of its required strings;
-- prefilter.Prefilter (Hyperscan): a pattern that matches an ASCII text is never skipped, the words
-  it reports are those the text holds, and a Detector finds the same with and without it;
+- prefilter.Prefilter (Hyperscan): a pattern that matches a text is never skipped (in a text with
+  characters beyond ASCII, read with stand-ins), the words it reports are those the text holds,
+  and a Detector finds the same with and without it;
 - detect._NationalNumbers: a piece in which python-phonenumbers' matcher finds a number is always
   passed to it, for example numbers of every type of presidio's regions written every usual way.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 
 import phonenumbers
@@ -24,7 +26,8 @@ from llmtap.processors.pii_redaction import Config, detect, recognizers
 from llmtap.processors.pii_redaction.detect import Detector
 from llmtap.processors.pii_redaction.prefilter import Prefilter
 from llmtap.processors.pii_redaction.recognizers import known_entities
-from llmtap.processors.pii_redaction.regexopt import factor_alternations, required_literals
+from llmtap.processors.pii_redaction.regexopt import (factor_alternations, required_literals, stand_ins_keep_matches,
+                                                      with_stand_ins)
 from pii_corpus import scoring
 
 TEXTS = [r["text"] for r in scoring.load_corpus()]
@@ -88,7 +91,7 @@ def test_the_prefilter_never_skips_a_pattern_that_matches(every_pattern):
     for text in TEXTS:
         hits = prefilter.scan(text)
         if hits is None:
-            assert not text.isascii()
+            assert with_stand_ins(text) is None
             continue
         assert hits.words == {w for w in words if w in text.lower()}
         for i, pattern in enumerate(patterns):
@@ -98,13 +101,53 @@ def test_the_prefilter_never_skips_a_pattern_that_matches(every_pattern):
     assert skipped > 0.6 * len(TEXTS) * len(patterns)  # and it does skip most
 
 
+# Characters beyond ASCII of every kind: letters (and a combining mark), white space (no-break,
+# ideographic), dashes, quotes, symbols, emoji; and those that get no stand-in: digits beyond
+# ASCII and letters with an ASCII case variant (Kelvin sign, long s, dotted I, sharp s).
+_BEYOND_ASCII = "éÉłżñßüÓ\u0301ЖдΩ中あ\u00a0\u3000\u2009—–’“”«»€£→•…😀\u200b٣\u212a\u017f\u0130"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TEXTS), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_BEYOND_ASCII), st.booleans()),
+                                        min_size=1, max_size=12))
+def test_the_prefilter_with_stand_ins_never_skips_a_pattern_that_matches(every_pattern, text, edits):
+    for where, char, insert in edits:  # characters beyond ASCII put into (or over) a corpus text
+        i = int(where * len(text))
+        text = text[:i] + char + text[i + (0 if insert else 1):]
+    patterns = [s.regex for s in every_pattern if s.family != "dot"]
+    hits = _prefilter_of(tuple(patterns)).scan(text)
+    if hits is None:
+        assert with_stand_ins(text) is None
+        return
+    for i, pattern in enumerate(patterns):
+        if i not in hits.patterns:
+            assert pattern.search(text) is None, (pattern.pattern, text)
+
+
+@functools.lru_cache(maxsize=1)
+def _prefilter_of(patterns):
+    return Prefilter(patterns)
+
+
+def test_which_patterns_stand_ins_keep_the_matches_of():
+    assert stand_ins_keep_matches(r"[^\s@/]+@\w+\b")  # each kind stays itself: `_` a word character
+    assert stand_ins_keep_matches(r"(?<![A-Za-z0-9_])[^A-Za-z0-9]x")  # a look-around is not looked into
+    assert not stand_ins_keep_matches(r"[^A-Za-z0-9_]x")  # matches `é`, not its stand-in `_`
+    assert not stand_ins_keep_matches(r"[^\x00-\x1f]")  # matches `—`, not its stand-in SOH
+    assert not stand_ins_keep_matches(r"[\u2010-\u2015]")  # names characters beyond ASCII
+    assert not stand_ins_keep_matches(r"\p{L}+")  # syntax Python's parser does not read
+    assert with_stand_ins("café — 1\u00a0€") == "caf_ \x01 1\x0b\x01"
+    assert with_stand_ins("٣") is None and with_stand_ins("\u212a") is None  # a digit; the Kelvin sign is a K
+
+
 def test_a_pattern_hyperscan_cannot_compile_is_always_run():
     prefilter = Prefilter([regex.compile(r"(?r)abc"), regex.compile(r"secret-\d+")], ["key", "a.b\x00c", "clé"])
     assert prefilter.always == {0}
     assert prefilter.scan("nothing here") == ({0}, set())
     assert prefilter.scan("a secret-42 KEY") == ({0, 1}, {"key"})
     assert prefilter.scan("A.B\x00C") == ({0}, {"a.b\x00c"})  # a word is literal, NUL and all
-    assert prefilter.scan("naïve secret-42") is None  # not ASCII: every pattern runs
+    assert prefilter.scan("naïve secret-42") == ({0, 1}, set())  # read with a stand-in for ï
+    assert prefilter.scan("a \u212a secret-42") is None  # the Kelvin sign: every pattern runs
 
 
 class _NoPrefilter:

@@ -9,13 +9,18 @@ superset of the patterns that match. The same automaton looks for words, case-in
 (~1 GB/s) says which patterns to run and which words are there. The findings are the same with
 or without it; only their cost changes.
 
-ASCII texts only: there `\\w`, `\\d`, `\\s`, `\\b` and case-insensitivity mean the same to Hyperscan
-and to the regex module. A text with other characters is scanned by every pattern, as without
-a prefilter. A pattern Hyperscan cannot compile is always run (a word: always deemed there).
+Hyperscan reads bytes: there `\\w`, `\\d`, `\\s`, `\\b` and case-insensitivity mean the same to it and
+to the regex module for ASCII characters only. A text with others is read with a stand-in for each
+by its kind (regexopt.with_stand_ins: `_` for a letter, VT for white space, SOH for the rest), and
+a pattern of which some part could match such a character but not its stand-in (`[^A-Za-z_]`) is
+run on such a text anyway (regexopt.stand_ins_keep_matches). A text with a digit beyond ASCII or a
+letter with an ASCII case variant (the Kelvin sign is a `k` to `(?i)k`) is scanned by every
+pattern, as without a prefilter. A pattern Hyperscan cannot compile is always run (a word: always
+deemed there).
 
 Cost: compiling (~0.5 s for presidio's default patterns and the secret formats, once per process
 for each set of patterns: cached; presidio's URL patterns would take 4 s, detect.py leaves
-them out); a scan per ASCII text (~3 µs for a prompt).
+them out); a scan per text (~10 µs for a prompt).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import NamedTuple, Sequence
 import hyperscan
 import regex
 
-from llmtap.processors.pii_redaction.regexopt import NAMED_GROUP
+from llmtap.processors.pii_redaction.regexopt import NAMED_GROUP, stand_ins_keep_matches, with_stand_ins
 
 log = logging.getLogger("llmtap.processors.pii_redaction")
 
@@ -67,12 +72,12 @@ class Hits(NamedTuple):
 
 class Prefilter:
     """`scan(text)`: which of `patterns` may match `text` and which of `words` (lower case) it
-    holds, or None when the prefilter does not apply (non-ASCII text): then all patterns may."""
+    holds, or None when the prefilter does not apply (see above): then all patterns may."""
 
     def __init__(self, patterns: Sequence[regex.Pattern], words: Sequence[str] = ()):
         self.db = None
         self._scratch = threading.local()  # Hyperscan's scratch space is per thread
-        self.words = [w for w in words if w.isascii()]  # another word is never in an ASCII text
+        self.words = [w for w in words if w.isascii()]  # another word is never in a text read so
         expressions: list[tuple[bytes, int] | None] = []
         for pattern in patterns:
             try:
@@ -96,11 +101,17 @@ class Prefilter:
         self._count = len(patterns)
         self._always = Hits({i for i in self.always if i < self._count},
                             {self.words[i - self._count] for i in self.always if i >= self._count})
+        # In a text with characters beyond ASCII, read with stand-ins for them, these too.
+        self._unsure = self._always.patterns | {
+            i for i, p in enumerate(patterns) if not stand_ins_keep_matches(p.pattern, p.flags)}
 
     def scan(self, text: str) -> Hits | None:
+        always = self._always.patterns
         if not text.isascii():
-            return None
-        hits = Hits(set(self._always.patterns), set(self._always.words))
+            text, always = with_stand_ins(text), self._unsure
+            if text is None:
+                return None
+        hits = Hits(set(always), set(self._always.words))
         if self.db is not None:
             scratch = getattr(self._scratch, "space", None)
             if scratch is None:

@@ -26,6 +26,8 @@ import re
 import re._constants as sre  # noqa: the parser's node names (stable through Python 3.11-3.13)
 import re._parser as sre_parse
 
+import regex
+
 MIN_LITERAL = 3
 MAX_LITERALS = 64
 MAX_CLASS = 8  # a character class this small is expanded into its characters
@@ -201,3 +203,101 @@ def _consumable(seq: list) -> tuple[set[str], bool]:
                 chars |= more
                 digits |= d
     return chars, digits
+
+
+# Stand-ins for the characters outside ASCII of a text, by kind (a word character, white space,
+# anything else), so that an ASCII-only automaton can read it: `_` is a word character, VT white
+# space, SOH neither, like what they stand for (so `\b` is where it was).
+STAND_IN_WORD, STAND_IN_SPACE, STAND_IN_OTHER = "_", "\x0b", "\x01"
+# (Kinds as the regex module, which runs the patterns, sees them.)
+_WORD_CHAR, _SPACE_CHAR, _DIGIT_CHAR = regex.compile(r"\w"), regex.compile(r"\s"), regex.compile(r"\d")
+_BEYOND_ASCII = re.compile(r"[^\x00-\x7f]")
+
+_CATEGORY_KINDS = {  # which kinds of character beyond ASCII a category matches (digits: none, below)
+    sre.CATEGORY_WORD: "w", sre.CATEGORY_NOT_WORD: "so", sre.CATEGORY_SPACE: "s",
+    sre.CATEGORY_NOT_SPACE: "wo", sre.CATEGORY_DIGIT: "", sre.CATEGORY_NOT_DIGIT: "wso"}
+_STAND_INS = {"w": STAND_IN_WORD, "s": STAND_IN_SPACE, "o": STAND_IN_OTHER}
+
+
+def stand_ins_keep_matches(pattern: str, flags: int = 0) -> bool:
+    """Whether `pattern` matches a text with its characters beyond ASCII replaced by their stand-
+    ins (as long as none is a digit and none has an ASCII case variant: `K`, `ſ`, `İ`) wherever
+    it matches the text: each part of it that can match a character beyond ASCII of some kind
+    also matches that kind's stand-in. Look-arounds are not looked into: a prefilter drops them.
+    False when unsure (a character beyond ASCII in the pattern, syntax Python's parser lacks)."""
+    if not pattern.isascii():
+        return False
+    try:
+        return _keeps(list(sre_parse.parse(NAMED_GROUP.sub("(?:", pattern), flags & _SEQUENCE_FLAGS)), flags)
+    except (re.error, OverflowError, RecursionError):
+        return False
+
+
+def _keeps(seq: list, flags: int) -> bool:
+    for op, av in seq:
+        if op is sre.ANY or op is sre.NOT_LITERAL:
+            source, kinds = ("." if op is sre.ANY else f"[^{re.escape(chr(av))}]"), "wso"
+        elif op is sre.IN:
+            kinds, items, negated = "", [], False
+            for item_op, item in av:
+                if item_op is sre.NEGATE:
+                    negated = True
+                    items.append("^")
+                elif item_op is sre.LITERAL and item < 128:
+                    items.append(re.escape(chr(item)))
+                elif item_op is sre.RANGE and item[1] < 128:
+                    items.append(f"{re.escape(chr(item[0]))}-{re.escape(chr(item[1]))}")
+                elif item_op is sre.CATEGORY and item in _CATEGORY_KINDS:
+                    kinds += _CATEGORY_KINDS[item]
+                    items.append({sre.CATEGORY_WORD: r"\w", sre.CATEGORY_NOT_WORD: r"\W", sre.CATEGORY_SPACE: r"\s",
+                                  sre.CATEGORY_NOT_SPACE: r"\S", sre.CATEGORY_DIGIT: r"\d",
+                                  sre.CATEGORY_NOT_DIGIT: r"\D"}[item])
+                else:
+                    return False
+            source = "[" + "".join(items) + "]"
+            if negated:  # it matches the kinds beyond ASCII that its categories do not name
+                kinds = "".join(k for k in "wso" if k not in kinds)
+        elif op is sre.LITERAL and av < 128 or op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT, sre.GROUPREF):
+            continue  # an ASCII character; zero width; what its group matched
+        elif op is sre.SUBPATTERN:
+            if not _keeps(list(av[-1]), flags):
+                return False
+            continue
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            if not _keeps(list(av[2]), flags):
+                return False
+            continue
+        elif op is sre.ATOMIC_GROUP:
+            if not _keeps(list(av), flags):
+                return False
+            continue
+        elif op is sre.BRANCH or op is sre.GROUPREF_EXISTS:
+            if not all(_keeps(list(b), flags) for b in (av[1] if op is sre.BRANCH else av[1:]) if b is not None):
+                return False
+            continue
+        else:
+            return False
+        one = re.compile(source, flags & (re.IGNORECASE | re.DOTALL))
+        if not all(one.fullmatch(_STAND_INS[k]) for k in set(kinds)):
+            return False
+    return True
+
+
+def with_stand_ins(text: str) -> str | None:
+    """`text` with each character beyond ASCII replaced by its stand-in; None if one is a digit
+    or has an ASCII case variant (no stand-in keeps what patterns match there)."""
+    for c in set(_BEYOND_ASCII.findall(text)):
+        if ord(c) not in _STAND_IN_OF:
+            _STAND_IN_OF[ord(c)] = _stand_in(c)
+        if _STAND_IN_OF[ord(c)] is None:
+            return None
+    return text.translate(_STAND_IN_OF)
+
+
+def _stand_in(c: str) -> str | None:
+    if any(v.isascii() for v in c.lower() + c.upper() + c.casefold()) or _DIGIT_CHAR.match(c):
+        return None
+    return STAND_IN_WORD if _WORD_CHAR.match(c) else STAND_IN_SPACE if _SPACE_CHAR.match(c) else STAND_IN_OTHER
+
+
+_STAND_IN_OF: dict[int, str | None] = {}  # code point → its stand-in, as characters are met
