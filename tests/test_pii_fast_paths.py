@@ -261,3 +261,31 @@ def test_the_characters_a_candidate_can_hold_come_from_the_matcher_s_own_pattern
         assert chars.match(c), c
     for c in 'bcdfghjklm"\'%$€\n':
         assert not chars.match(c), c
+
+
+@pytest.mark.skipif(not hasattr(phonenumbers.phonenumberutil, "_choose_formatting_pattern_for_number"),
+                    reason="python-phonenumbers no longer has the function to compare with")
+def test_the_format_a_national_number_takes_is_the_parser_s_choice():
+    choose = phonenumbers.phonenumberutil._choose_formatting_pattern_for_number
+    first_group_only = phonenumbers.phonenumberutil._formatting_rule_has_first_group_only
+    rng, checked = random.Random(3), 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        numbers = detect._NationalNumbers(region)
+        if not numbers.by_length:
+            continue
+        formats = phonenumbers.PhoneMetadata.metadata_for_region(
+            phonenumbers.region_code_for_country_code(int(numbers.code))).number_format
+        for kind in phonenumbers.PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            for number in [national] + [national[:i] + rng.choice("0123456789") + national[i + 1:]
+                                        for i in range(len(national))]:
+                fmt = choose(formats, number)
+                wanted = bool(fmt is not None and fmt.national_prefix_formatting_rule
+                              and not fmt.national_prefix_optional_when_formatting
+                              and not first_group_only(fmt.national_prefix_formatting_rule))
+                assert numbers._wants_prefix(number) == wanted, (region, number)
+                checked += 1
+    assert checked > 10000

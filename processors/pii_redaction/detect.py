@@ -657,7 +657,6 @@ def _digit_runs(piece: str) -> list[str]:
 # python-phonenumbers' own steps, so that the prefilter reads numbers exactly as its parser does.
 # (Private functions: if a release renames them, the phone prefilter turns itself off.)
 _STRIP_NATIONAL_PREFIX = getattr(phonenumberutil, "_maybe_strip_national_prefix_carrier_code", None)
-_CHOOSE_FORMAT = getattr(phonenumberutil, "_choose_formatting_pattern_for_number", None)
 _FIRST_GROUP_ONLY = getattr(phonenumberutil, "_formatting_rule_has_first_group_only", None)
 
 
@@ -684,7 +683,7 @@ class _NationalNumbers:
         self.meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         self.code = str(phonenumbers.country_code_for_region(region))
         self.by_length: dict[int, regex.Pattern] = {}  # length → the type patterns of that length
-        if self.meta is None or None in (_STRIP_NATIONAL_PREFIX, _CHOOSE_FORMAT, _FIRST_GROUP_ONLY):
+        if self.meta is None or None in (_STRIP_NATIONAL_PREFIX, _FIRST_GROUP_ONLY):
             self.shortest = 1
             return
         patterns: dict[int, list[str]] = {}
@@ -704,8 +703,18 @@ class _NationalNumbers:
         self.idd = regex.compile(self.meta.international_prefix or "(?!)")
         prefix = self.meta.national_prefix_for_parsing
         self.national_prefix = regex.compile(prefix) if prefix else None
-        self.formats = phonenumbers.PhoneMetadata.metadata_for_region(
+        # The format the parser chooses for a national number (its _choose_formatting_pattern_for_
+        # number: the first whose last leading-digits pattern matches at the start and whose
+        # pattern matches the whole), as one test; and whether that format asks for the prefix.
+        formats = phonenumbers.PhoneMetadata.metadata_for_region(
             phonenumbers.region_code_for_country_code(int(self.code))).number_format
+        self.format_of = re.compile("|".join(
+            (f"(?=(?:{f.leading_digits_pattern[-1]}))" if f.leading_digits_pattern else "")
+            + f"(?:{f.pattern})\\Z(?P<f{i}>)" for i, f in enumerate(formats)) or "(?!)")
+        self.prefix_wanted = {f"f{i}": bool(f.national_prefix_formatting_rule
+                                            and not f.national_prefix_optional_when_formatting
+                                            and not _FIRST_GROUP_ONLY(f.national_prefix_formatting_rule))
+                              for i, f in enumerate(formats)}
         # Each reading of a run below (but the international prefix's) is the run less a prefix:
         # the country code, then at most two national prefixes as national_prefix_for_parsing
         # matches them; unless a transform rule rewrites the national prefix (Argentina's adds a
@@ -753,10 +762,8 @@ class _NationalNumbers:
     def _wants_prefix(self, number: str) -> bool:
         """Whether the region writes this national number with its national prefix (the
         matcher's `_is_national_prefix_present_if_required`)."""
-        fmt = _CHOOSE_FORMAT(self.formats, number)
-        return bool(fmt is not None and fmt.national_prefix_formatting_rule
-                    and not fmt.national_prefix_optional_when_formatting
-                    and not _FIRST_GROUP_ONLY(fmt.national_prefix_formatting_rule))
+        chosen = self.format_of.match(number)
+        return chosen is not None and self.prefix_wanted[chosen.lastgroup]
 
 
 def _subtract(start: int, end: int, spans: list[tuple[int, int]]):
