@@ -26,8 +26,8 @@ from llmtap.processors.pii_redaction import Config, detect, recognizers
 from llmtap.processors.pii_redaction.detect import Detector
 from llmtap.processors.pii_redaction.prefilter import Prefilter
 from llmtap.processors.pii_redaction.recognizers import known_entities
-from llmtap.processors.pii_redaction.regexopt import (factor_alternations, required_literals, stand_ins_keep_matches,
-                                                      with_stand_ins)
+from llmtap.processors.pii_redaction.regexopt import (consumable_class, factor_alternations, required_literals,
+                                                      stand_ins_keep_matches, with_stand_ins)
 from pii_corpus import scoring
 
 TEXTS = [r["text"] for r in scoring.load_corpus()]
@@ -261,6 +261,9 @@ def test_the_characters_a_candidate_can_hold_come_from_the_matcher_s_own_pattern
         assert chars.match(c), c
     for c in 'bcdfghjklm"\'%$€\n':
         assert not chars.match(c), c
+    assert all(consumable_class(p) is None for p in (r"a.b", r"[^x]", r"\w+", r"\p{L}"))  # no short list
+    ab = consumable_class(r"(?:ab|\d)+")
+    assert all(ab.match(c) for c in "abAB5٣") and not ab.match("c")  # in any case, whatever the flags
 
 
 @pytest.mark.skipif(not hasattr(phonenumbers.phonenumberutil, "_choose_formatting_pattern_for_number"),

@@ -26,11 +26,11 @@ half-visible.
 
 How it is fast (each step changes the cost, never the findings: tests/test_pii_fast_paths.py):
 presidio runs every regex over the whole text and spaCy over everything. Here
-- a pattern runs only on a text it can match: one Hyperscan scan of an ASCII text (prefilter.py)
-  says which patterns of a family (URLs excepted) can match at all (1 in 13 on the corpus); first,
-  any text is searched for the strings a pattern requires (regexopt.required_literals: `sk-ant-`,
-  `bearer`); a weak pattern (score under the threshold, no checksum) runs only on a text holding
-  one of its context words;
+- a pattern runs only on a text it can match: one Hyperscan scan of the text (prefilter.py;
+  characters beyond ASCII read as stand-ins) says which patterns (URLs excepted) can match at all
+  (1 in 13 on the corpus) and which of the strings a pattern requires (regexopt.required_literals:
+  `sk-ant-`, `bearer`) and of the weak patterns' context words it holds; a weak pattern (score
+  under the threshold, no checksum) runs only on a text holding one of its context words;
 - and only where its matches can be: one anchored pass per family finds the tokens that hold a
   digit, an `@`, or a dotted name (recognizers.py puts each pattern in its family); the family's
   patterns scan a copy of the text blanked outside them (merged when close: a card number is
@@ -41,9 +41,10 @@ presidio runs every regex over the whole text and spaCy over everything. Here
 - phone numbers (python-phonenumbers, presidio's PhoneRecognizer) are parsed only where a
   window holds at least 7 digits close together, not glued to a letter (presidio also reports
   5- and 6-digit numbers, nearly always order numbers or amounts; the shortest subscriber
-  numbers have 7), once per country code, and for a region only where its metadata allows a
-  number (_NationalNumbers: length, number-type patterns, national prefix), cached by segment
-  (_phone_finder).
+  numbers have 7), once per country code, stretch by stretch (cut by characters no candidate of
+  the matcher can hold: most letters, quotes, `%`, `$`), and for a region only where its metadata
+  allows a number in a run of digit groups a candidate can hold (_NationalNumbers: length,
+  number-type patterns, national prefix), cached by segment (_phone_finder).
 A number an id recognizer reported that could be a phone number (`+44 121 234 6440` holds a
 valid NHS number) is parsed as well, and one name is chosen (_resolve: the longest, then the one
 a context word or the table column's header names, then the one whose checksum passed).
@@ -614,8 +615,8 @@ _CANDIDATE_GAP = re.compile(getattr(phonenumbermatcher, "_PUNCTUATION", "(?s:.*)
 # The characters the matcher's candidates can hold: digits, its punctuation, '+' and brackets,
 # and its extension marks ("ext.", "x", "#", "доб", ...), read from its own (private) pattern:
 # if a release renames it, nothing cuts a piece. A piece is parsed stretch by stretch where
-# others cut it: a letter, a quote, a comma... no candidate spans one, and a stretch without a
-# run of digits that could be a number of the region is not parsed at all.
+# other characters (most letters, quotes, `%`, `$`) cut it: no candidate spans one; a stretch
+# without a run of digits that could be a number of the region is not parsed at all.
 _CANDIDATE_PATTERN = getattr(phonenumbermatcher, "_PATTERN", None)
 _CANDIDATE_CHARS = _CANDIDATE_PATTERN and consumable_class(_CANDIDATE_PATTERN.pattern, _CANDIDATE_PATTERN.flags)
 _STRETCH = re.compile(f"{_CANDIDATE_CHARS.pattern}+" if _CANDIDATE_CHARS else "(?s:.)+",

@@ -1,4 +1,4 @@
-"""Two ways to run a pattern cheaper without changing what it matches.
+"""What a pattern's syntax tree says, so that it runs cheaper without changing what it matches.
 
 `factor_alternations(pattern)`: presidio's URL patterns end the host in an alternation of ~675
 top-level domains, `(?:(?:com)|(?:edu)|...)`, tried one by one at every dot (the regex module
@@ -18,6 +18,10 @@ gets no prefilter): consecutive parts with a few possible strings each (literals
 classes, `s?`, alternations of such) multiply out, at most MAX_LITERALS strings; a group, a
 repetition of at least one, or an alternation whose every branch requires something carries
 its own requirement; the longest requirement wins.
+
+`consumable_class(pattern)`: every character a match can hold, as one class (where a text can be
+cut: python-phonenumbers' candidates, detect.py). `stand_ins_keep_matches(pattern)` and
+`with_stand_ins(text)`: an ASCII reading of a text for an ASCII-only prefilter (prefilter.py).
 """
 
 from __future__ import annotations
