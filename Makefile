@@ -61,4 +61,4 @@ bench-genai: install
 
 # PII redaction against stock presidio on the labeled corpus.
 bench-pii: install
-	$(PY) bench/pii_redaction.py --rounds 3
+	$(PY) bench/pii_redaction.py --rounds 5

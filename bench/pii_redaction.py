@@ -16,7 +16,7 @@ come from the same run's detections (the overlap rule of tests/pii_corpus/scorin
 JSON gives [precision, recall, coverage] per type, --json FILE also the full tallies. Ours runs
 with presidio's entity set (URL on; it is off by default) plus the corpus's extra country ids.
 
-    .venv/bin/python bench/pii_redaction.py [--rounds 3] [--json out.json]
+    .venv/bin/python bench/pii_redaction.py [--rounds 5] [--json out.json]
 
 Prints a table, then one JSON object.
 """
@@ -73,7 +73,7 @@ def cpu_seconds(redact, texts: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
 

@@ -104,8 +104,8 @@ class OperatorConfig:
 class Config:
     ner: bool = field(default=False, metadata=doc(
         "Also find names, places and nationalities/religious/political groups (PERSON, LOCATION, NRP) with "
-        "spaCy's NER through presidio's SpacyNlpEngine. Costs ~12x the time of the pattern pass "
-        "(~30 KB/s per core instead of ~250-330 on a 2-core VM; docs/genai.md) and ~100 MiB; the model loads "
+        "spaCy's NER through presidio's SpacyNlpEngine. Costs ~25x the time of the pattern pass "
+        "(~35 KB/s per core instead of ~900 on a 2-core VM; BENCHMARKS.md) and ~100 MiB; the model loads "
         "once, at start."))
     ner_model: str = field(default=DEFAULT_NER_MODEL, metadata=doc(
         "The spaCy pipeline for ner: an installed model package's name or a model directory. Loaded from "
