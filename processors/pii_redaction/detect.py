@@ -82,7 +82,7 @@ from llmtap.processors.pii_redaction.regexopt import consumable_class
 from llmtap.processors.pii_redaction.secrets import AWS_KEY_PROXIMITY
 
 # python-phonenumbers compiles a metadata pattern each time it uses one, through `re`'s cache of
-# 512; its own unbounded cache (a dict lookup, patterns kept: a few MB) makes parsing ~10% cheaper.
+# 512; its own cache (a dict lookup, the patterns used kept: a few MB) saves ~3% of all our time.
 phonenumbers.enable_pattern_cache()
 
 NER_CHUNK = 4000
@@ -338,7 +338,7 @@ class Detector:
         candidates: list[_Candidate] = []
         windows: dict[str, list[tuple[int, int]]] = {}
         hits = self._prefilter.scan(text)
-        if hits is None:  # not ASCII: every pattern may match; the words are looked for one by one
+        if hits is None:  # unreadable to the prefilter: every pattern may match; words looked up one by one
             lower = text.lower()
             possible, present = None, {w for w in self._words if w in lower}
         else:
