@@ -190,23 +190,29 @@ def _consumable(seq: list) -> tuple[set[str], bool]:
         elif op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT, sre.GROUPREF):
             continue  # consumes nothing, or what its group did
         else:
-            if op is sre.SUBPATTERN:
-                parts = [list(av[-1])]
-            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-                parts = [list(av[2])]
-            elif op is sre.ATOMIC_GROUP:
-                parts = [list(av)]
-            elif op is sre.BRANCH:
-                parts = [list(b) for b in av[1]]
-            elif op is sre.GROUPREF_EXISTS:
-                parts = [list(b) for b in av[1:] if b is not None]
-            else:
+            parts = _parts(op, av)
+            if parts is None:
                 raise _Unbounded
             for part in parts:
                 more, d = _consumable(part)
                 chars |= more
                 digits |= d
     return chars, digits
+
+
+def _parts(op, av) -> list[list] | None:
+    """The node sequences in a group, a repetition or an alternation; None for any other node."""
+    if op is sre.SUBPATTERN:
+        return [list(av[-1])]
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        return [list(av[2])]
+    if op is sre.ATOMIC_GROUP:
+        return [list(av)]
+    if op is sre.BRANCH:
+        return [list(b) for b in av[1]]
+    if op is sre.GROUPREF_EXISTS:
+        return [list(b) for b in av[1:] if b is not None]
+    return None
 
 
 # Stand-ins for the characters outside ASCII of a text, by kind (a word character, white space,
@@ -217,9 +223,9 @@ STAND_IN_WORD, STAND_IN_SPACE, STAND_IN_OTHER = "_", "\x0b", "\x01"
 _WORD_CHAR, _SPACE_CHAR, _DIGIT_CHAR = regex.compile(r"\w"), regex.compile(r"\s"), regex.compile(r"\d")
 _BEYOND_ASCII = re.compile(r"[^\x00-\x7f]")
 
-_CATEGORY_KINDS = {  # which kinds of character beyond ASCII a category matches (digits: none, below)
-    sre.CATEGORY_WORD: "w", sre.CATEGORY_NOT_WORD: "so", sre.CATEGORY_SPACE: "s",
-    sre.CATEGORY_NOT_SPACE: "wo", sre.CATEGORY_DIGIT: "", sre.CATEGORY_NOT_DIGIT: "wso"}
+_CATEGORIES = {  # category → its syntax, the kinds of character beyond ASCII it matches (digits: none)
+    sre.CATEGORY_WORD: (r"\w", "w"), sre.CATEGORY_NOT_WORD: (r"\W", "so"), sre.CATEGORY_SPACE: (r"\s", "s"),
+    sre.CATEGORY_NOT_SPACE: (r"\S", "wo"), sre.CATEGORY_DIGIT: (r"\d", ""), sre.CATEGORY_NOT_DIGIT: (r"\D", "wso")}
 _STAND_INS = {"w": STAND_IN_WORD, "s": STAND_IN_SPACE, "o": STAND_IN_OTHER}
 
 
@@ -251,11 +257,10 @@ def _keeps(seq: list, flags: int) -> bool:
                     items.append(re.escape(chr(item)))
                 elif item_op is sre.RANGE and item[1] < 128:
                     items.append(f"{re.escape(chr(item[0]))}-{re.escape(chr(item[1]))}")
-                elif item_op is sre.CATEGORY and item in _CATEGORY_KINDS:
-                    kinds += _CATEGORY_KINDS[item]
-                    items.append({sre.CATEGORY_WORD: r"\w", sre.CATEGORY_NOT_WORD: r"\W", sre.CATEGORY_SPACE: r"\s",
-                                  sre.CATEGORY_NOT_SPACE: r"\S", sre.CATEGORY_DIGIT: r"\d",
-                                  sre.CATEGORY_NOT_DIGIT: r"\D"}[item])
+                elif item_op is sre.CATEGORY and item in _CATEGORIES:
+                    source, category_kinds = _CATEGORIES[item]
+                    kinds += category_kinds
+                    items.append(source)
                 else:
                     return False
             source = "[" + "".join(items) + "]"
@@ -263,24 +268,11 @@ def _keeps(seq: list, flags: int) -> bool:
                 kinds = "".join(k for k in "wso" if k not in kinds)
         elif op is sre.LITERAL and av < 128 or op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT, sre.GROUPREF):
             continue  # an ASCII character; zero width; what its group matched
-        elif op is sre.SUBPATTERN:
-            if not _keeps(list(av[-1]), flags):
-                return False
-            continue
-        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-            if not _keeps(list(av[2]), flags):
-                return False
-            continue
-        elif op is sre.ATOMIC_GROUP:
-            if not _keeps(list(av), flags):
-                return False
-            continue
-        elif op is sre.BRANCH or op is sre.GROUPREF_EXISTS:
-            if not all(_keeps(list(b), flags) for b in (av[1] if op is sre.BRANCH else av[1:]) if b is not None):
-                return False
-            continue
         else:
-            return False
+            parts = _parts(op, av)
+            if parts is None or not all(_keeps(part, flags) for part in parts):
+                return False
+            continue
         one = re.compile(source, flags & (re.IGNORECASE | re.DOTALL))
         if not all(one.fullmatch(_STAND_INS[k]) for k in set(kinds)):
             return False
