@@ -26,6 +26,7 @@ cut: python-phonenumbers' candidates, detect.py). `stand_ins_keep_matches(patter
 
 from __future__ import annotations
 
+import functools
 import re
 import re._constants as sre  # noqa: the parser's node names (stable through Python 3.11-3.13)
 import re._parser as sre_parse
@@ -282,18 +283,12 @@ def _keeps(seq: list, flags: int) -> bool:
 def with_stand_ins(text: str) -> str | None:
     """`text` with each character beyond ASCII replaced by its stand-in; None if one is a digit
     or has an ASCII case variant (no stand-in keeps what patterns match there)."""
-    for c in set(_BEYOND_ASCII.findall(text)):
-        if ord(c) not in _STAND_IN_OF:
-            _STAND_IN_OF[ord(c)] = _stand_in(c)
-        if _STAND_IN_OF[ord(c)] is None:
-            return None
-    return text.translate(_STAND_IN_OF)
+    table = {ord(c): _stand_in(c) for c in set(_BEYOND_ASCII.findall(text))}
+    return None if None in table.values() else text.translate(table)
 
 
+@functools.lru_cache(maxsize=8192)
 def _stand_in(c: str) -> str | None:
     if any(v.isascii() for v in c.lower() + c.upper() + c.casefold()) or _DIGIT_CHAR.match(c):
         return None
     return STAND_IN_WORD if _WORD_CHAR.match(c) else STAND_IN_SPACE if _SPACE_CHAR.match(c) else STAND_IN_OTHER
-
-
-_STAND_IN_OF: dict[int, str | None] = {}  # code point → its stand-in, as characters are met
