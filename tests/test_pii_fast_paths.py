@@ -7,7 +7,10 @@ Each is checked against the slow way on the labeled corpus and on generated inpu
   characters beyond ASCII, read with stand-ins), the words it reports are those the text holds,
   and a Detector finds the same with and without it;
 - detect._NationalNumbers: a piece in which python-phonenumbers' matcher finds a number is always
-  passed to it, for example numbers of every type of presidio's regions written every usual way.
+  passed to it, for example numbers of every type of presidio's regions written every usual way;
+  the format a number takes is the parser's choice;
+- detect._phone_finder (stretches, digit runs, the per-region checks): it finds exactly what every
+  region's matcher finds on every piece earlier regions left, on the corpus and generated text.
 """
 
 from __future__ import annotations
