@@ -725,8 +725,8 @@ class _NationalNumbers:
         self.viable = None
         if not self.meta.national_prefix_transform_rule:
             typed = "|".join(f"(?=\\d{{{n}}}\\Z)(?:{p.pattern})" for n, p in self.by_length.items())
-            prefix = f"(?:{prefix})?" if prefix else ""
-            self.viable = re.compile(f"(?:{self.code})?{prefix}{prefix}(?:{typed})\\Z")
+            maybe_prefix = f"(?:{prefix})?" if prefix else ""
+            self.viable = re.compile(f"(?:{self.code})?{maybe_prefix}{maybe_prefix}(?:{typed})\\Z")
 
     def could_be_in(self, runs: list[str]) -> bool:
         """`runs`: the digits of each run of consecutive digit groups of a piece (_digit_runs)."""
